@@ -1,0 +1,228 @@
+"""The image core: CLAHE, square resize, flips and JPEG encoding, and ``render`` tying them up.
+
+Arrays in, arrays out; ``render`` takes a source file's bytes and returns the JPEG bytes of
+every version to write. Decoding lives in ``cxrpipe.decode`` and is re-exported here.
+Nothing here touches OpenCV's global state (thread count and the like): that is the
+caller's policy.
+"""
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from types import MappingProxyType
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from cxrpipe.decode import decode_gray8, probe
+
+__all__ = [
+    "AUGMENTATIONS", "CLAHE_AT", "FLIPS", "RenderParams", "Rendered", "clahe",
+    "decode_gray8", "encode_jpeg", "flip", "parse_flips", "probe", "render", "resize_area",
+]
+
+# cv2.flip codes: 1 mirrors left-right, 0 top-bottom, -1 both (a 180° rotation).
+# The order of this table is the canonical order of flips everywhere.
+FLIPS: "MappingProxyType[str, Callable[[np.ndarray], np.ndarray]]" = MappingProxyType({
+    "hflip": lambda img: cv2.flip(img, 1),
+    "vflip": lambda img: cv2.flip(img, 0),
+    "hvflip": lambda img: cv2.flip(img, -1),
+})
+AUGMENTATIONS = ("none", *FLIPS)
+
+_FLIP_TOKENS = {"h": "hflip", "v": "vflip", "hv": "hvflip"}
+
+# libjpeg's JPEG_MAX_DIMENSION: a larger square could not be encoded.
+_MAX_SIZE = 65500
+# The CLAHE lookup tables hold grid² × 256 entries; this keeps them in the megabytes.
+_MAX_CLAHE_GRID = 256
+
+
+def clahe(img: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
+    """Contrast limited adaptive histogram equalization of an 8-bit gray image.
+
+    Args:
+        img: 2-D uint8 (or uint16) array.
+        clip: OpenCV's clipLimit.
+        grid: tiles per side (tileGridSize is grid × grid).
+
+    Returns:
+        An array of img's shape and type.
+    """
+    return cv2.createCLAHE(clipLimit=clip, tileGridSize=(grid, grid)).apply(img)
+
+
+def resize_area(img: np.ndarray, size: int) -> np.ndarray:
+    """Resize to size × size with area interpolation, ignoring the aspect ratio.
+
+    The square output, aspect not kept, is what the original pipeline fed its models.
+
+    Args:
+        img: 2-D array.
+        size: output side in pixels.
+
+    Returns:
+        A (size, size) array of img's type.
+    """
+    return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def flip(img: np.ndarray, augmentation: str) -> np.ndarray:
+    """Apply one augmentation by name.
+
+    Args:
+        img: 2-D array.
+        augmentation: one of ``AUGMENTATIONS``; ``"none"`` returns img itself.
+
+    Returns:
+        The flipped array (a new one unless augmentation is ``"none"``).
+
+    Raises:
+        ValueError: an unknown augmentation name.
+    """
+    if augmentation == "none":
+        return img
+    if augmentation not in FLIPS:
+        raise ValueError(f"augmentation: expected one of {list(AUGMENTATIONS)}, "
+                         f"got {augmentation!r}")
+    return FLIPS[augmentation](img)
+
+
+def parse_flips(text: str) -> tuple[str, ...]:
+    """Parse the ``--flips`` option into flip names in canonical order.
+
+    Args:
+        text: a comma list of ``h``, ``v``, ``hv`` (in any order, repeats allowed), or
+            ``none`` alone.
+
+    Returns:
+        The flip names, e.g. ``"v,h"`` → ``("hflip", "vflip")``; ``"none"`` → ``()``.
+
+    Raises:
+        ValueError: a token other than those, naming it and the valid ones.
+    """
+    tokens = [token.strip() for token in text.split(",")]
+    if tokens == ["none"]:
+        return ()
+    for token in tokens:
+        if token not in _FLIP_TOKENS:
+            raise ValueError(f"--flips: unknown token {token!r} in {text!r}; expected a comma "
+                             f"list of {', '.join(_FLIP_TOKENS)}, or 'none' alone")
+    chosen = {_FLIP_TOKENS[token] for token in tokens}
+    return tuple(name for name in FLIPS if name in chosen)
+
+
+def encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
+    """Encode a gray image as a baseline single-channel JPEG.
+
+    Args:
+        img: 2-D uint8 array.
+        quality: libjpeg quality, 1..100.
+
+    Returns:
+        The JPEG file's bytes.
+
+    Raises:
+        ValueError: img is not 2-D uint8, or OpenCV fails to encode it.
+    """
+    if img.ndim != 2 or img.dtype != np.uint8:
+        raise ValueError(f"encode_jpeg: expected a 2-D uint8 array, got {img.dtype} {img.shape}")
+    ok, buffer = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError(f"encode_jpeg: OpenCV failed to encode a {img.shape} image")
+    return buffer.tobytes()
+
+
+# How a decoded source becomes the base version, by RenderParams.clahe_at.
+_PIPELINES = {
+    # As the original notebook: equalize the small image the model sees.
+    "output": lambda gray, p: clahe(resize_area(gray, p.size), p.clahe_clip, p.clahe_grid),
+    # Equalize at full resolution, where the tiles cover the anatomy at native scale.
+    "source": lambda gray, p: resize_area(clahe(gray, p.clahe_clip, p.clahe_grid), p.size),
+}
+CLAHE_AT = tuple(_PIPELINES)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_flips(value) -> bool:
+    return (isinstance(value, tuple) and len(set(value)) == len(value)
+            and all(isinstance(name, str) and name in FLIPS for name in value))
+
+
+# (field, what is expected, check): one table drives RenderParams validation.
+_PARAM_CHECKS = (
+    ("size", f"an integer from 1 to {_MAX_SIZE}", lambda v: _is_int(v) and 1 <= v <= _MAX_SIZE),
+    ("clahe_clip", "a finite number > 0",
+     lambda v: isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0),
+    ("clahe_grid", f"an integer from 1 to {_MAX_CLAHE_GRID}",
+     lambda v: _is_int(v) and 1 <= v <= _MAX_CLAHE_GRID),
+    ("clahe_at", f"one of {list(CLAHE_AT)}", lambda v: isinstance(v, str) and v in _PIPELINES),
+    ("flips", f"a tuple of distinct names from {list(FLIPS)}", _is_flips),
+    ("jpeg_quality", "an integer from 1 to 100", lambda v: _is_int(v) and 1 <= v <= 100),
+    ("max_pixels", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+)
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """How ``render`` turns one source image into its versions.
+
+    The defaults reproduce the original pipeline: CLAHE (clip 2, 8×8 tiles) after a
+    299×299 area resize, and the original plus three flips per input.
+    """
+
+    size: int = 299
+    clahe_clip: float = 2.0
+    clahe_grid: int = 8
+    clahe_at: str = "output"
+    flips: tuple[str, ...] = ("hflip", "vflip", "hvflip")
+    jpeg_quality: int = 95
+    max_pixels: int = 50_000_000
+
+    def __post_init__(self):
+        """Raises ValueError naming the field, what was expected and what came."""
+        for field, expected, check in _PARAM_CHECKS:
+            value = getattr(self, field)
+            if not check(value):
+                raise ValueError(f"RenderParams.{field}: expected {expected}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """The JPEG versions of one source image, and what its header said.
+
+    ``versions`` holds ``("none", jpeg)`` first, then one ``(flip name, jpeg)`` per flip in
+    ``RenderParams.flips`` order.
+    """
+
+    source_format: str
+    source_width: int
+    source_height: int
+    versions: tuple[tuple[str, bytes], ...]
+
+
+def render(data: bytes, params: RenderParams) -> Rendered:
+    """Decode one source image and produce its CLAHE-enhanced, resized JPEG versions.
+
+    Deterministic: the same bytes and params give the same output bytes.
+
+    Args:
+        data: the source file's bytes (PNG, JPEG or DICOM).
+        params: the rendering parameters.
+
+    Returns:
+        The source's format and size and every version's JPEG bytes.
+
+    Raises:
+        ImageRejected: the input cannot be used (see ``decode_gray8``); nothing partial is
+            returned.
+    """
+    fmt, width, height = probe(data)
+    base = _PIPELINES[params.clahe_at](decode_gray8(data, params.max_pixels), params)
+    images = (("none", base),) + tuple((name, FLIPS[name](base)) for name in params.flips)
+    versions = tuple((name, encode_jpeg(img, params.jpeg_quality)) for name, img in images)
+    return Rendered(fmt, width, height, versions)

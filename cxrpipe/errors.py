@@ -1,13 +1,18 @@
-"""The two kinds of failure cxrpipe distinguishes.
+"""The kinds of failure cxrpipe distinguishes.
 
 A ``UserError`` is a mistake the user can fix (a bad flag, a missing bucket); the CLI prints
-its message on one line and exits 2. An ``ImageRejected`` is one input that cannot be used; it
+its message on one line and exits 2. A ``JobFailed`` is a job whose result must not be
+committed (too many rejects); exit 1. An ``ImageRejected`` is one input that cannot be used; it
 becomes a row in ``rejects`` and never stops the job.
 """
 
 
 class UserError(Exception):
     """A mistake in the user's input or set-up, with a message saying how to fix it."""
+
+
+class JobFailed(Exception):
+    """A job ran but its result must not be committed: no manifest is written."""
 
 
 class ImageRejected(Exception):

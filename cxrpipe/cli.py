@@ -1,0 +1,162 @@
+"""The `cxrpipe` command line. User mistakes exit 2 with one line; failed jobs exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from . import __version__
+from .errors import JobFailed, UserError
+
+log = logging.getLogger("cxrpipe")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in --help, and descriptions kept as written."""
+
+
+def _storage_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--s3-endpoint", default=None, metavar="URL",
+                        help="an S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def _spark_options() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--master", default=None,
+                        help="Spark master URL (default: the spark-submit's, else local[*])")
+    return parser
+
+
+def _preprocess_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--dataset", required=True, choices=["nih", "chexpert", "folders"],
+                   help="the layout of the source dataset")
+    p.add_argument("--index", default=None, metavar="URI",
+                   help="Data_Entry_2017.csv (nih) or train.csv/valid.csv (chexpert); not for folders")
+    p.add_argument("--images", required=True, metavar="URI",
+                   help="the root the index's paths are relative to (folders: the dataset root)")
+    p.add_argument("--output", required=True, metavar="URI", help="the dataset root to write")
+    p.add_argument("--test-list", default=None, metavar="URI",
+                   help="NIH's official test_list.txt: those images form the test split")
+    p.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test fractions, by patient")
+    p.add_argument("--resplit", action="store_true",
+                   help="ignore the splits a layout fixes (folders, --test-list) and split by patient")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and of all choices")
+    p.add_argument("--classes", default=None, help="comma list of classes to keep (default: all)")
+    p.add_argument("--membership", default="any", choices=["any", "exclusive"],
+                   help="exclusive: only images with this class alone (the pure sets)")
+    p.add_argument("--uncertain", default="zeros", choices=["ones", "zeros", "ignore"],
+                   help="CheXpert -1: how uncertain labels count (the mask is always kept)")
+    p.add_argument("--views", default="all", choices=["all", "frontal"])
+    p.add_argument("--size", type=int, default=299, help="output side in pixels")
+    p.add_argument("--clahe-clip", type=float, default=2.0)
+    p.add_argument("--clahe-grid", type=int, default=8)
+    p.add_argument("--clahe-at", default="output", choices=["output", "source"],
+                   help="CLAHE after the resize (the original notebook) or at full resolution")
+    p.add_argument("--flips", default="h,v,hv", help="any of h, v, hv, or none")
+    p.add_argument("--augment-splits", default="train", help="splits that get the flips")
+    p.add_argument("--jpeg-quality", type=int, default=95)
+    p.add_argument("--max-pixels", type=int, default=50_000_000,
+                   help="larger images (by their header) are rejected before decoding")
+    p.add_argument("--max-reject-fraction", type=float, default=0.01,
+                   help="above this share of rejected inputs the job fails and writes no manifest")
+    p.add_argument("--images-per-task", type=int, default=128,
+                   help="images per Spark task (fixes the output's part files, not the parallelism)")
+    return p
+
+
+def _shard_filter_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--classes", default=None, help="comma list of class partitions to write (default: all)")
+    p.add_argument("--splits", default=None, help="comma list of splits to write (default: all)")
+    p.add_argument("--membership", default="any", choices=["any", "exclusive"],
+                   help="exclusive: only images with this class alone (the pure sets)")
+    return p
+
+
+def _shard_count_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    count = p.add_mutually_exclusive_group()
+    count.add_argument("--num-shards", type=int, default=None, help="shards per (split, class)")
+    count.add_argument("--shard-mb", type=float, default=128.0,
+                       help="target shard size in MB, used when --num-shards is not given")
+    p.add_argument("--shard-seed", type=int, default=0, help="seed of record order and shard choice")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import commands
+
+    parser = argparse.ArgumentParser(prog="cxrpipe", formatter_class=_Formatter,
+                                     description="Chest radiographs to training data, at any scale.")
+    parser.add_argument("--version", action="version", version=f"cxrpipe {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    store, spark = _storage_options(), _spark_options()
+
+    p = sub.add_parser("preprocess", parents=[_preprocess_options(), spark, store], formatter_class=_Formatter,
+                       help="raw images -> CLAHE/resized/flipped JPEGs + Parquet index + rejects + manifest")
+    p.set_defaults(handler=commands.preprocess)
+
+    p = sub.add_parser("shards", parents=[_shard_filter_options(), _shard_count_options(), spark, store],
+                       formatter_class=_Formatter,
+                       help="preprocessed JPEGs -> TFRecord shards per (split, class), filtered by class")
+    p.add_argument("--input", required=True, metavar="URI", help="a preprocessed dataset root")
+    p.add_argument("--output", required=True, metavar="URI", help="the shard dataset root to write")
+    p.set_defaults(handler=commands.shards)
+
+    p = sub.add_parser("run", parents=[_preprocess_options(), _shard_count_options(), spark, store],
+                       formatter_class=_Formatter,
+                       help="preprocess and shard in one Spark pass (the JPEGs are not read back)")
+    p.set_defaults(handler=commands.run)
+
+    p = sub.add_parser("synth", parents=[store], formatter_class=_Formatter,
+                       help="a synthetic phantom dataset in the exact layout of a real one")
+    p.add_argument("--layout", default="nih", choices=["nih", "chexpert", "folders"])
+    p.add_argument("--out", required=True, metavar="URI")
+    p.add_argument("--n", type=int, default=200, help="number of images")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=int, default=None,
+                   help="largest side in pixels (default: the real dataset's)")
+    p.add_argument("--with-dicom", action="store_true",
+                   help="nih: add the real chest CR from pydicom-data (RG1_UNCR.dcm) as one more row")
+    p.set_defaults(handler=commands.synth)
+
+    p = sub.add_parser("verify", parents=[store], formatter_class=_Formatter,
+                       help="re-read a dataset against its manifest; exit 1 on any mismatch")
+    p.add_argument("uri", metavar="URI")
+    p.set_defaults(handler=commands.verify)
+
+    p = sub.add_parser("inspect", parents=[store], formatter_class=_Formatter,
+                       help="counts per split x class, rejects by reason, class weights")
+    p.add_argument("uri", metavar="URI")
+    p.set_defaults(handler=commands.inspect)
+
+    p = sub.add_parser("demo", parents=[spark, store], formatter_class=_Formatter,
+                       help="synthetic NIH sample + a real DICOM -> preprocess -> verify, locally")
+    p.add_argument("--out", default="demo-out", metavar="DIR")
+    p.add_argument("--n", type=int, default=200, help="synthetic images")
+    p.add_argument("--image-size", type=int, default=1024)
+    p.set_defaults(handler=commands.demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args) or 0
+    except UserError as exc:
+        print(f"cxrpipe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except JobFailed as exc:
+        print(f"cxrpipe {args.command}: failed: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,268 @@
+"""What each `cxrpipe` command does with its parsed arguments: validate, call, print."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import labels, splits, storage, summary
+from .errors import JobFailed, UserError
+from .imageops import RenderParams, parse_flips
+from .plan import PlanOptions
+
+
+def _user_errors(build):
+    """Turn a ValueError raised while validating flags into the one-line UserError."""
+    try:
+        return build()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _config(args) -> storage.StorageConfig:
+    return storage.StorageConfig.from_env(args.s3_endpoint)
+
+
+def preprocess_job(args):
+    """The validated ``PreprocessJob`` for parsed `preprocess` arguments.
+
+    Raises:
+        UserError: a flag's value is invalid (the message names the flag).
+    """
+    from .spark.preprocess import PreprocessJob
+
+    def build():
+        plan = PlanOptions(
+            fractions=splits.parse_fractions(args.split), seed=args.seed, uncertain=args.uncertain,
+            membership=args.membership, classes=_classes(args), views=args.views,
+            images_per_task=_positive("--images-per-task", args.images_per_task),
+            resplit=args.resplit,
+        )
+        render = RenderParams(
+            size=args.size, clahe_clip=args.clahe_clip, clahe_grid=args.clahe_grid,
+            clahe_at=args.clahe_at, flips=parse_flips(args.flips), jpeg_quality=args.jpeg_quality,
+            max_pixels=args.max_pixels,
+        )
+        return PreprocessJob(
+            dataset=args.dataset, images_uri=args.images, output_uri=args.output,
+            index_uri=args.index, test_list_uri=args.test_list, plan=plan, render=render,
+            augment_splits=_split_names("--augment-splits", args.augment_splits), storage=_config(args),
+            max_reject_fraction=_fraction("--max-reject-fraction", args.max_reject_fraction),
+        )
+
+    return _user_errors(build)
+
+
+def _classes(args):
+    if not args.classes:
+        return None
+    from .index import READERS
+
+    known = READERS[args.dataset].classes
+    if known is None:  # folders: the class list comes from the listing, checked at plan time
+        return tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    return labels.parse_classes(args.classes, known)
+
+
+def _split_names(flag: str, text: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in names if s not in splits.SPLITS]
+    if unknown:
+        raise ValueError(f"{flag}: unknown split {unknown[0]!r}; expected some of {','.join(splits.SPLITS)}")
+    return names
+
+
+def _positive(flag: str, value: int) -> int:
+    if value < 1:
+        raise ValueError(f"{flag} must be at least 1, got {value}")
+    return value
+
+
+def _fraction(flag: str, value: float) -> float:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{flag} must be between 0 and 1, got {value}")
+    return value
+
+
+def preprocess(args) -> int:
+    from .spark.preprocess import plan_preprocess, run_preprocess
+    from .spark.session import spark_session
+
+    job = preprocess_job(args)
+    plan = plan_preprocess(job)
+    spark = spark_session(args.master, app_name="cxrpipe preprocess")
+    result = run_preprocess(spark, job, plan)
+    print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri))
+    return 0
+
+
+def run(args) -> int:
+    from .shards import ShardOptions
+    from .spark.preprocess import plan_preprocess
+    from .spark.run import run_all
+    from .spark.session import spark_session
+
+    job = preprocess_job(args)
+    _user_errors(lambda: _shard_counts(args))
+    options = ShardOptions(classes=job.plan.classes, membership=job.plan.membership,
+                           num_shards=args.num_shards, shard_mb=args.shard_mb, seed=args.shard_seed)
+    plan = plan_preprocess(job)
+    spark = spark_session(args.master, app_name="cxrpipe run")
+    result = run_all(spark, job, plan, options)
+    print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri))
+    shards = [f for f in result.manifest["files"] if f["path"].startswith("tfrecords/")]
+    print(f"{len(shards)} shards, {sum(f['bytes'] for f in shards) / 1e6:,.1f} MB")
+    return 0
+
+
+def _shard_counts(args) -> None:
+    if args.num_shards is not None:
+        _positive("--num-shards", args.num_shards)
+    if not args.shard_mb > 0:
+        raise ValueError(f"--shard-mb must be positive, got {args.shard_mb}")
+
+
+def shard_options(args, dataset_classes: tuple[str, ...]):
+    """The validated ``ShardOptions`` for parsed shard flags.
+
+    Raises:
+        UserError: a flag's value is invalid.
+    """
+    from .shards import ShardOptions
+
+    def build():
+        _shard_counts(args)
+        return ShardOptions(
+            classes=labels.parse_classes(args.classes, dataset_classes) if args.classes else None,
+            splits=_split_names("--splits", args.splits or "") or None,
+            membership=args.membership, num_shards=args.num_shards, shard_mb=args.shard_mb,
+            seed=args.shard_seed,
+        )
+
+    return _user_errors(build)
+
+
+def shards(args) -> int:
+    from .spark.session import spark_session
+    from .spark.shards import ShardsJob, load_input, run_shards
+
+    config = _config(args)
+    source = load_input(ShardsJob(args.input, args.output, storage=config))
+    job = ShardsJob(args.input, args.output, shard_options(args, tuple(source["classes"])), config)
+    spark = spark_session(args.master, app_name="cxrpipe shards")
+    result = run_shards(spark, job, source)
+    print(summary.counts_table(result.manifest))
+    print(f"\n{len(result.manifest['files'])} shards, "
+          f"{sum(f['bytes'] for f in result.manifest['files']) / 1e6:,.1f} MB in {result.seconds:,.1f} s")
+    print(f"dataset: {args.output}")
+    return 0
+
+
+def synth(args) -> int:
+    from .synth import INDEX_PATHS, LAYOUTS
+
+    config = _config(args)
+    storage.check_reachable(args.out, config, for_writing=True)
+    if args.n < 1:
+        raise UserError(f"--n must be at least 1, got {args.n}")
+    kwargs = {"image_size": args.image_size} if args.image_size else {}
+    LAYOUTS[args.layout](args.n, args.seed, _putter(args.out, config), **kwargs)
+    if args.with_dicom:
+        if args.layout != "nih":
+            raise UserError("--with-dicom adds a row to the NIH index: use it with --layout nih")
+        add_real_dicom(args.out, config)
+    index_path, images_path = INDEX_PATHS[args.layout]
+    print(f"wrote a synthetic {args.layout} dataset of {args.n} images to {args.out}")
+    flags = [f"--dataset {args.layout}", f"--images {storage.join(args.out, images_path)}"]
+    if index_path:
+        flags.insert(1, f"--index {storage.join(args.out, index_path)}")
+    print("next: cxrpipe preprocess " + " ".join(flags) + " --output OUT")
+    return 0
+
+
+def _putter(root: str, config: storage.StorageConfig):
+    return lambda relative, data: storage.write_bytes(storage.join(root, relative), data, config)
+
+
+DICOM_NAME = "RG1_UNCR.dcm"
+
+
+def add_real_dicom(root: str, config: storage.StorageConfig) -> None:
+    """Add pydicom-data's real PA chest CR to a synthetic NIH dataset, as one more index row."""
+    try:
+        from pydicom.data import get_testdata_file
+    except ImportError:
+        raise UserError("--with-dicom needs pydicom-data: pip install 'cxrpipe[demo]'") from None
+    data = Path(get_testdata_file(DICOM_NAME)).read_bytes()
+    storage.write_bytes(storage.join(root, "images", DICOM_NAME), data, config)
+    index_uri = storage.join(root, "Data_Entry_2017.csv")
+    text = storage.read_bytes(index_uri, config).decode()
+    patient = 1 + max(int(line.split(",")[3]) for line in text.splitlines()[1:] if line)
+    # The CR has 1841 columns and 1955 rows (NIH lists width, then height).
+    row = f"{DICOM_NAME},No Finding,0,{patient},045Y,F,PA,1841,1955,0.143,0.143\n"
+    storage.write_bytes(index_uri, (text if text.endswith("\n") else text + "\n").encode() + row.encode(), config)
+
+
+def verify(args) -> int:
+    from .verify import verify_dataset
+
+    problems = verify_dataset(args.uri, _config(args))
+    for problem in problems:
+        print(f"MISMATCH {problem}")
+    print(f"verify {args.uri}: " + ("OK" if not problems else f"{len(problems)} problem(s)"))
+    return 1 if problems else 0
+
+
+def inspect(args) -> int:
+    from .verify import load_manifest
+
+    try:
+        built = load_manifest(args.uri, _config(args))
+    except FileNotFoundError:
+        raise UserError(f"no manifest under {args.uri}: not a finished cxrpipe dataset") from None
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    sizes = sum(f["bytes"] for f in built["files"])
+    print(f"{args.uri}: {built['kind']} of {built['dataset']}, cxrpipe {built['code_version']}")
+    print(f"{built['inputs']:,} inputs, {len(built['files'])} files listed ({sizes / 1e6:,.1f} MB)\n")
+    print(summary.counts_table(built), "", summary.rejects_table(built), "",
+          summary.weights_table(built), sep="\n")
+    return 0
+
+
+def demo(args) -> int:
+    """Synthetic NIH sample plus the real DICOM, preprocessed by local Spark, then verified."""
+    out = Path(args.out).resolve()
+    raw, dataset = out / "raw", out / "dataset"
+    started = time.monotonic()
+    synth_args = _namespace(layout="nih", out=str(raw), n=args.n, seed=0, image_size=args.image_size,
+                            with_dicom=True, s3_endpoint=None)
+    synth(synth_args)
+    pre_args = build_preprocess_args(raw, dataset, args.master)
+    print(f"\npreprocessing {args.n + 1} images with Spark ({args.master or 'local[*]'}) ...", flush=True)
+    preprocess(pre_args)
+    code = verify(_namespace(uri=str(dataset), s3_endpoint=None))
+    print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+    print(f"  raw input:  {raw}\n  dataset:    {dataset}\n  JPEGs:      {dataset / 'images'}")
+    print(f"  index:      {dataset / 'index'}\n  rejects:    {dataset / 'rejects'}")
+    print(f"  manifest:   {dataset / '_MANIFEST.json'}")
+    print(f"look at it:  cxrpipe inspect {dataset}")
+    return code
+
+
+def build_preprocess_args(raw: Path, dataset: Path, master: str | None):
+    from .cli import build_parser
+
+    argv = ["preprocess", "--dataset", "nih", "--index", str(raw / "Data_Entry_2017.csv"),
+            "--images", str(raw / "images"), "--output", str(dataset)]
+    if master:
+        argv += ["--master", master]
+    return build_parser().parse_args(argv)
+
+
+def _namespace(**values):
+    import argparse
+
+    return argparse.Namespace(**values)

@@ -1,0 +1,162 @@
+"""The preprocessing plan: which image goes to which split, partitions and task. Pure.
+
+The driver builds the plan from the dataset index; executors only carry it out. Everything in
+it follows from the image ids, the patient ids and the seed, never from listing or task order,
+so a rerun or a retried task writes the same keys with the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import Counter
+from dataclasses import dataclass
+
+from . import labels, splits
+from .index import DatasetIndex, Record, stem
+
+# "" is a layout without view information (folders): kept, not guessed lateral.
+FRONTAL_VIEWS = frozenset({"PA", "AP", "FRONTAL", ""})
+VIEW_CHOICES = ("all", "frontal")
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """What the user asked for (the CLI's flags, validated)."""
+
+    fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    seed: int = 0
+    uncertain: str = "zeros"
+    membership: str = "any"
+    classes: tuple[str, ...] | None = None
+    views: str = "all"
+    images_per_task: int = 128
+    resplit: bool = False
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One source image and everything a task needs to process it.
+
+    ``partitions`` lists the class folders it is written to, primary first; ``rejected`` holds
+    (reason, detail) when the index already showed it unusable, so the task records it
+    without reading anything.
+    """
+
+    image_id: str
+    source: str
+    patient_id: str
+    split: str
+    stem: str
+    partitions: tuple[str, ...]
+    multi_hot: tuple[int, ...]
+    uncertain: tuple[int, ...]
+    view: str
+    rejected: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Tasks of work items plus what was left out on purpose (counted, never silent)."""
+
+    classes: tuple[str, ...]
+    tasks: tuple[tuple[WorkItem, ...], ...]
+    excluded: dict[str, int]
+
+    @property
+    def inputs(self) -> int:
+        return sum(len(t) for t in self.tasks)
+
+
+def build_plan(index: DatasetIndex, options: PlanOptions) -> Plan:
+    """Assign every record of ``index`` a split, its partitions and a task.
+
+    Args:
+        index: what the dataset reader made of the index.
+        options: the user's choices.
+
+    Returns:
+        The plan; records excluded by ``--views`` or by ``--classes``/``--membership`` are
+        counted in ``excluded`` by reason.
+
+    Raises:
+        ValueError: a patient fixed to two different splits by the layout (the real
+            chest-xray-pneumonia set has such patients: ``--resplit`` is the way out).
+    """
+    _check_selected(options.classes, index.classes)
+    kept, excluded = _apply_view_filter(index.records, options.views)
+    if options.resplit:
+        kept = [dataclasses.replace(r, split=None) for r in kept]
+    try:
+        split_of = splits.split_records(kept, options.fractions, options.seed)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; --resplit ignores the layout's splits and splits by patient") from None
+    items = []
+    for record in kept:
+        item = _work_item(record, index, split_of[record.image_id], options)
+        if item.partitions:
+            items.append(item)
+        else:
+            excluded["not_in_selected_classes"] += 1
+    items.extend(_rejected_item(r) for r in index.rejects)
+    return Plan(index.classes, _bucket(items, options.images_per_task), dict(excluded))
+
+
+def _check_selected(selected, classes) -> None:
+    # Folder layouts learn their classes from the listing, so --classes is checked here.
+    unknown = [c for c in selected or () if c not in classes]
+    if unknown:
+        raise ValueError(f"--classes: unknown class {unknown[0]!r}; this dataset has {', '.join(classes)}")
+
+
+def _apply_view_filter(records, views: str) -> tuple[list[Record], Counter]:
+    excluded: Counter = Counter()
+    if views == "all":
+        return list(records), excluded
+    kept = [r for r in records if r.view.upper() in FRONTAL_VIEWS]
+    excluded["lateral_view"] = len(records) - len(kept)
+    return kept, excluded
+
+
+def _work_item(record: Record, index: DatasetIndex, split: str, options: PlanOptions) -> WorkItem:
+    classes = index.classes
+    partitions = labels.partitions(
+        record.values, classes, options.uncertain, options.membership, options.classes
+    )
+    return WorkItem(
+        image_id=record.image_id,
+        source=record.path,
+        patient_id=record.patient_id,
+        split=split,
+        stem=stem(record.image_id, index.name),
+        partitions=partitions,
+        multi_hot=labels.multi_hot(record.values, classes, options.uncertain),
+        uncertain=labels.uncertain_mask(record.values),
+        view=record.view,
+    )
+
+
+def _rejected_item(reject) -> WorkItem:
+    return WorkItem(
+        image_id=reject.image_id, source=reject.path, patient_id="", split="", stem="",
+        partitions=(), multi_hot=(), uncertain=(), view="", rejected=(reject.reason, reject.detail),
+    )
+
+
+def task_count(n_items: int, images_per_task: int) -> int:
+    """Tasks depend on the dataset size only, not on the cluster, so outputs repeat anywhere."""
+    return max(1, -(-n_items // images_per_task))
+
+
+def _bucket(items: list[WorkItem], images_per_task: int) -> tuple[tuple[WorkItem, ...], ...]:
+    n_tasks = task_count(len(items), images_per_task)
+    buckets: list[list[WorkItem]] = [[] for _ in range(n_tasks)]
+    for item in items:
+        buckets[stable_bucket(item.image_id, n_tasks)].append(item)
+    # Sorted inside a task so the task's output (index part, order of writes) repeats.
+    return tuple(tuple(sorted(b, key=lambda i: (i.image_id, i.rejected or ()))) for b in buckets)
+
+
+def stable_bucket(key: str, n: int) -> int:
+    """A bucket in [0, n) from a stable hash (Python's hash() changes per process)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") % n

@@ -1,0 +1,1 @@
+"""The Spark shell: session building and the jobs. The only pyspark importer."""

@@ -1,0 +1,171 @@
+"""`cxrpipe preprocess` on Spark: plan on the driver, render and write in the executors."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from .. import manifest, storage
+from ..errors import JobFailed, UserError
+from ..imageops import RenderParams
+from ..index import READERS, DatasetIndex
+from ..plan import Plan, PlanOptions, build_plan
+from ..tasks import JobContext, TaskResult, run_task
+from .progress import progress_reporter
+
+log = logging.getLogger(__name__)
+GROUP = "cxrpipe-preprocess"
+
+
+@dataclass(frozen=True)
+class PreprocessJob:
+    """Everything `cxrpipe preprocess` was asked to do."""
+
+    dataset: str
+    images_uri: str
+    output_uri: str
+    index_uri: str | None = None
+    test_list_uri: str | None = None
+    plan: PlanOptions = PlanOptions()
+    render: RenderParams = RenderParams()
+    augment_splits: tuple[str, ...] = ("train",)
+    storage: storage.StorageConfig = storage.StorageConfig()
+    max_reject_fraction: float = 0.01
+
+    def parameters(self) -> dict:
+        """The run's parameters as recorded in the manifest."""
+        return {
+            "dataset": self.dataset, "index": self.index_uri, "images": self.images_uri,
+            "test_list": self.test_list_uri, "augment_splits": list(self.augment_splits),
+            "max_reject_fraction": self.max_reject_fraction,
+            **_plain(dataclasses.asdict(self.plan)), **_plain(dataclasses.asdict(self.render)),
+        }
+
+
+@dataclass
+class RunSummary:
+    """What the driver prints after the job: the manifest plus wall time."""
+
+    manifest: dict
+    seconds: float
+    jpeg_bytes: int
+
+
+def _plain(values: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+
+def load_index(job: PreprocessJob) -> DatasetIndex:
+    """Read the dataset's index (or listing) on the driver and parse it.
+
+    Raises:
+        UserError: missing index, unreadable layout, empty listing.
+    """
+    reader = READERS[job.dataset]
+    if reader.kind == "listing":
+        keys = storage.list_keys(job.images_uri, job.storage)
+        if not keys:
+            raise UserError(f"no files under {job.images_uri}: --images must be the dataset root")
+        return _parse(reader.read, keys)
+    if not job.index_uri:
+        raise UserError(f"--index is required for --dataset {job.dataset}")
+    text = _read_text(job.index_uri, job.storage, "--index")
+    kwargs = {}
+    if job.test_list_uri:
+        kwargs["test_list"] = _read_text(job.test_list_uri, job.storage, "--test-list")
+    return _parse(reader.read, text, **kwargs)
+
+
+def _read_text(uri: str, config, flag: str) -> str:
+    try:
+        data = storage.read_bytes(uri, config)
+    except FileNotFoundError:
+        raise UserError(f"{flag} {uri} not found") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{flag} {uri} is not a UTF-8 text file") from None
+
+
+def _parse(read, source, **kwargs) -> DatasetIndex:
+    try:
+        return read(source, **kwargs)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def plan_preprocess(job: PreprocessJob) -> Plan:
+    """Check the locations, read the index and plan, all before Spark starts.
+
+    Raises:
+        UserError: a mistake in the inputs, reported before any work starts.
+    """
+    for uri, writing in ((job.images_uri, False), (job.output_uri, True)):
+        storage.check_reachable(uri, job.storage, for_writing=writing)
+    index = load_index(job)
+    try:
+        return build_plan(index, job.plan)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def run_preprocess(spark, job: PreprocessJob, plan: Plan) -> RunSummary:
+    """Run the planned job and commit it with its manifest.
+
+    Raises:
+        JobFailed: too many rejects; no manifest is written.
+    """
+    started = time.monotonic()
+    manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
+    # The old manifest goes first: while this run writes, no consumer may trust the root.
+    storage.delete(manifest_uri, job.storage)
+    results = _run_tasks(spark, plan, job, plan.classes)
+    built = preprocess_manifest(job, plan, results)
+    check_rejects(built, job.max_reject_fraction)
+    storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
+    jpeg_bytes = sum(r.jpeg_bytes for r in results)
+    return RunSummary(built, time.monotonic() - started, jpeg_bytes)
+
+
+def _run_tasks(spark, plan: Plan, job: PreprocessJob, classes) -> list[TaskResult]:
+    ctx = JobContext(job.images_uri, job.output_uri, job.storage, job.render, tuple(classes),
+                     job.augment_splits)
+    tasks = list(enumerate(plan.tasks))
+    sc = spark.sparkContext
+    sc.setJobGroup(GROUP, f"preprocess {plan.inputs} images", interruptOnCancel=True)
+    rdd = sc.parallelize(tasks, len(tasks))
+    with progress_reporter(sc, GROUP, plan.inputs, "images"):
+        return rdd.map(lambda task: run_task(task[0], task[1], ctx)).collect()
+
+
+def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult]) -> dict:
+    written, images, rejects, positives = Counter(), Counter(), Counter(), {}
+    files = []
+    for result in results:
+        written.update(result.written)
+        images.update(result.images)
+        rejects.update(result.rejects)
+        files.extend(result.files)
+        for split, counts in result.positives.items():
+            total = positives.setdefault(split, [0] * len(plan.classes))
+            positives[split] = [a + b for a, b in zip(total, counts)]
+    return manifest.build_manifest(
+        kind="preprocess", dataset=job.dataset, classes=plan.classes,
+        parameters=job.parameters(), inputs=plan.inputs, counts=manifest.nested_counts(written),
+        images=dict(images), positives=positives, rejects=dict(rejects),
+        excluded=plan.excluded, files=files,
+    )
+
+
+def check_rejects(built: dict, max_fraction: float) -> None:
+    inputs, rejected = built["inputs"], built["rejects"]["total"]
+    if inputs and rejected / inputs > max_fraction:
+        reasons = ", ".join(f"{r}: {n}" for r, n in built["rejects"]["by_reason"].items())
+        raise JobFailed(
+            f"{rejected} of {inputs} inputs rejected ({rejected / inputs:.1%}), above "
+            f"--max-reject-fraction {max_fraction:g} ({reasons}); no manifest written. "
+            f"See the rejects/ table for every input and its reason."
+        )

@@ -1,0 +1,401 @@
+"""Storage: the only boto3 importer. URIs are ``s3://bucket/prefix`` or local paths.
+
+Every function takes a ``StorageConfig`` (picklable, so Spark tasks can carry it) and resolves
+the backend from the URI's scheme through ``BACKENDS``. S3 clients are created lazily, once per
+process and endpoint, because a boto3 client does not pickle and creating one costs ~50 ms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+# S3 parts must be >= 5 MiB except the last; 16 MiB keeps a 128 MB shard at 8 parts while
+# bounding what a writer holds in memory to one part.
+PART_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """How to reach object storage; credentials come from the usual AWS chain, never from here.
+
+    Attributes:
+        endpoint_url: an S3-compatible endpoint (``--s3-endpoint`` or ``AWS_ENDPOINT_URL``);
+            None means AWS itself.
+        max_attempts: botocore's standard retry mode attempts (throttling, 5xx, connection errors).
+        connect_timeout, read_timeout: seconds.
+    """
+
+    endpoint_url: str | None = None
+    max_attempts: int = 8
+    connect_timeout: float = 10.0
+    read_timeout: float = 120.0
+
+    @classmethod
+    def from_env(cls, endpoint_url: str | None = None) -> "StorageConfig":
+        """The flag wins over ``AWS_ENDPOINT_URL``; empty strings count as unset."""
+        return cls(endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> (``bucket``, ``a/b``).
+
+    Raises:
+        UserError: the URI names no bucket.
+    """
+    rest = uri[len("s3://"):]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise UserError(f"{uri!r} names no bucket: use s3://BUCKET/PREFIX")
+    return bucket, key
+
+
+def join(base: str, *parts: str) -> str:
+    """Join URI or path components with ``/`` (S3 keys and local paths alike)."""
+    pieces = [base.rstrip("/")] + [p.strip("/") for p in parts if p]
+    return "/".join(pieces)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- local backend
+
+
+class _Local:
+    @staticmethod
+    def read(uri: str, config: StorageConfig) -> bytes:
+        with open(_local_path(uri), "rb") as f:
+            return f.read()
+
+    @staticmethod
+    def write(uri: str, data: bytes, config: StorageConfig) -> None:
+        path = _local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename: a killed task never leaves a half-written file under the final name.
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def list(uri: str, config: StorageConfig) -> list[str]:
+        root = _local_path(uri)
+        if not root.is_dir():
+            return []
+        keys = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        return sorted(k for k in keys if not _is_partial(k))
+
+    @staticmethod
+    def delete(uri: str, config: StorageConfig) -> None:
+        _local_path(uri).unlink(missing_ok=True)
+
+    @staticmethod
+    def exists(uri: str, config: StorageConfig) -> bool:
+        return _local_path(uri).is_file()
+
+    @staticmethod
+    def check_container(uri: str, config: StorageConfig, for_writing: bool) -> None:
+        path = _local_path(uri)
+        if for_writing:
+            path.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise UserError(f"{uri} does not exist")
+
+
+def _is_partial(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    return name.startswith(".") and ".tmp-" in name
+
+
+def _local_path(uri: str) -> Path:
+    return Path(uri[len("file://"):] if uri.startswith("file://") else uri)
+
+
+# ---------------------------------------------------------------- S3 backend
+
+_clients: dict[StorageConfig, object] = {}
+_clients_lock = threading.Lock()
+
+
+def s3_client(config: StorageConfig):
+    """The process's boto3 S3 client for this config (clients are thread-safe; sessions are not)."""
+    with _clients_lock:
+        client = _clients.get(config)
+        if client is None:
+            client = _clients[config] = _new_s3_client(config)
+        return client
+
+
+def _new_s3_client(config: StorageConfig):
+    import boto3
+    from botocore.config import Config
+
+    options = dict(
+        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        connect_timeout=config.connect_timeout,
+        read_timeout=config.read_timeout,
+        max_pool_connections=32,
+    )
+    if config.endpoint_url:
+        # Non-AWS servers want path-style addressing and reject botocore's default CRC headers.
+        options.update(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
+
+
+class _S3:
+    @staticmethod
+    def read(uri: str, config: StorageConfig) -> bytes:
+        bucket, key = split_s3(uri)
+        try:
+            return s3_client(config).get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # botocore raises per-service classes; map the one we act on
+            if _error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                raise FileNotFoundError(uri) from None
+            raise _storage_error("reading", uri, exc) from None
+
+    @staticmethod
+    def write(uri: str, data: bytes, config: StorageConfig) -> None:
+        bucket, key = split_s3(uri)
+        try:
+            s3_client(config).put_object(Bucket=bucket, Key=key, Body=data)
+        except Exception as exc:
+            raise _storage_error("writing", uri, exc) from None
+
+    @staticmethod
+    def list(uri: str, config: StorageConfig) -> list[str]:
+        bucket, prefix = split_s3(uri)
+        prefix = prefix.rstrip("/") + "/" if prefix else ""
+        paginator = s3_client(config).get_paginator("list_objects_v2")
+        keys = []
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                keys.extend(obj["Key"][len(prefix):] for obj in page.get("Contents", []))
+        except Exception as exc:
+            raise _storage_error("listing", uri, exc) from None
+        return sorted(keys)
+
+    @staticmethod
+    def delete(uri: str, config: StorageConfig) -> None:
+        bucket, key = split_s3(uri)
+        try:
+            s3_client(config).delete_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            raise _storage_error("deleting", uri, exc) from None
+
+    @staticmethod
+    def exists(uri: str, config: StorageConfig) -> bool:
+        bucket, key = split_s3(uri)
+        try:
+            s3_client(config).head_object(Bucket=bucket, Key=key)
+        except Exception as exc:
+            if _error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                return False
+            raise _storage_error("checking", uri, exc) from None
+        return True
+
+    @staticmethod
+    def check_container(uri: str, config: StorageConfig, for_writing: bool) -> None:
+        bucket, _ = split_s3(uri)
+        try:
+            s3_client(config).head_bucket(Bucket=bucket)
+        except Exception as exc:
+            code = _error_code(exc)
+            if code in {"404", "NoSuchBucket", "NotFound"}:
+                raise UserError(
+                    f"bucket {bucket!r} does not exist (cxrpipe never creates buckets): "
+                    f"create it first, e.g. `aws s3 mb s3://{bucket}`"
+                ) from None
+            raise _user_facing_error(bucket, exc) from None
+
+
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _storage_error(action: str, uri: str, exc: Exception) -> OSError:
+    # Messages name the key and the cause, never the request's signed headers or credentials.
+    return OSError(f"{action} {uri} failed after retries: {type(exc).__name__}: {_error_code(exc) or exc}")
+
+
+def _user_facing_error(bucket: str, exc: Exception) -> UserError:
+    name = type(exc).__name__
+    if name in {"NoCredentialsError", "PartialCredentialsError"}:
+        return UserError(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+            "or run on an instance with a role"
+        )
+    if name == "EndpointConnectionError":
+        return UserError(f"cannot reach the S3 endpoint for bucket {bucket!r}: {exc}; check --s3-endpoint")
+    code = _error_code(exc)
+    if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
+        return UserError(f"access to bucket {bucket!r} denied ({code}): check the credentials and the bucket policy")
+    return UserError(f"cannot use bucket {bucket!r}: {name} {code}".strip())
+
+
+class StreamWriter:
+    """Write one object in pieces without holding it whole; visible only after ``close``.
+
+    S3: one PUT when it stays under a part, else a multipart upload that ``abort`` (called on
+    any failure) cancels, so no incomplete upload is left behind. Local: a temporary file
+    renamed into place. The SHA-256 and size of what was written are kept for the manifest.
+    """
+
+    def __init__(self, uri: str, config: StorageConfig, part_bytes: int = PART_BYTES):
+        self.uri, self._config, self._part_bytes = uri, config, part_bytes
+        self._buffer = bytearray()
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict] = []
+        self._local_tmp: Path | None = None
+        self._local_file = None
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def write(self, data: bytes) -> None:
+        self._hash.update(data)
+        self.size += len(data)
+        self._buffer += data
+        if len(self._buffer) >= self._part_bytes:
+            self._flush_part()
+
+    def close(self) -> None:
+        """Publish the object."""
+        if self._local_tmp is not None:
+            self._flush_part()
+            self._local_file.close()
+            os.replace(self._local_tmp, _local_path(self.uri))
+        elif self._upload_id is None:
+            write_bytes(self.uri, bytes(self._buffer), self._config)
+        else:
+            if self._buffer:
+                self._upload_part()
+            bucket, key = split_s3(self.uri)
+            s3_client(self._config).complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts})
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        """Drop everything written so far (never raises: it runs while handling a failure)."""
+        if self._local_tmp is not None:
+            self._local_file.close()
+            self._local_tmp.unlink(missing_ok=True)
+        if self._upload_id is not None:
+            bucket, key = split_s3(self.uri)
+            try:
+                s3_client(self._config).abort_multipart_upload(Bucket=bucket, Key=key, UploadId=self._upload_id)
+            except Exception as exc:  # the original failure matters more than this one
+                log.warning("could not abort the multipart upload of %s: %s", self.uri, _error_code(exc) or exc)
+        self._buffer = bytearray()
+
+    def _flush_part(self) -> None:
+        if is_s3(self.uri):
+            self._upload_part()
+            return
+        if self._local_tmp is None:
+            path = _local_path(self.uri)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._local_tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+            self._local_file = open(self._local_tmp, "wb")
+        self._local_file.write(self._buffer)
+        self._buffer = bytearray()
+
+    def _upload_part(self) -> None:
+        bucket, key = split_s3(self.uri)
+        client = s3_client(self._config)
+        if self._upload_id is None:
+            self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+        number = len(self._parts) + 1
+        try:
+            etag = client.upload_part(Bucket=bucket, Key=key, UploadId=self._upload_id,
+                                      PartNumber=number, Body=bytes(self._buffer))["ETag"]
+        except Exception as exc:
+            raise _storage_error(f"uploading part {number} of", self.uri, exc) from None
+        self._parts.append({"PartNumber": number, "ETag": etag})
+        self._buffer = bytearray()
+
+    def __enter__(self) -> "StreamWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+BACKENDS = {"s3": _S3, "local": _Local}
+
+
+def _backend(uri: str):
+    return BACKENDS["s3" if is_s3(uri) else "local"]
+
+
+# ---------------------------------------------------------------- the public surface
+
+
+def read_bytes(uri: str, config: StorageConfig) -> bytes:
+    """The object's bytes.
+
+    Raises:
+        FileNotFoundError: no such object.
+        OSError: storage failed after retries (the message names the URI).
+    """
+    return _backend(uri).read(uri, config)
+
+
+def write_bytes(uri: str, data: bytes, config: StorageConfig) -> None:
+    """Store ``data`` at ``uri`` whole or not at all (S3 PUT; local write-then-rename)."""
+    _backend(uri).write(uri, data, config)
+
+
+def list_keys(uri: str, config: StorageConfig) -> list[str]:
+    """Every object under ``uri``, as sorted paths relative to it (sorted so runs repeat)."""
+    return _backend(uri).list(uri, config)
+
+
+def delete(uri: str, config: StorageConfig) -> None:
+    """Remove the object if it exists."""
+    _backend(uri).delete(uri, config)
+
+
+def exists(uri: str, config: StorageConfig) -> bool:
+    """Whether an object exists at ``uri``."""
+    return _backend(uri).exists(uri, config)
+
+
+def check_reachable(uri: str, config: StorageConfig, for_writing: bool = False) -> None:
+    """Fail early, with a message a user can act on, if ``uri``'s bucket or folder is unusable.
+
+    Raises:
+        UserError: missing bucket or folder, no credentials, endpoint unreachable, access denied.
+    """
+    try:
+        _backend(uri).check_container(uri, config, for_writing)
+    except UserError:
+        raise
+    except Exception as exc:
+        raise _user_facing_error(split_s3(uri)[0] if is_s3(uri) else uri, exc) from None

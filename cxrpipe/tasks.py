@@ -1,0 +1,203 @@
+"""The work of one preprocessing task, run inside a Spark executor (no pyspark needed here).
+
+A task fetches its images (a few reads in flight while it decodes), renders them, writes the
+JPEGs, its index part and its rejects part straight to storage, and returns a small summary to
+the driver. Image bytes never travel to the driver.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from . import storage, tables
+from .errors import ImageRejected
+from .imageops import Rendered, RenderParams, render
+from .labels import class_dirname
+from .plan import WorkItem
+from .shard_tasks import version_from_row
+
+log = logging.getLogger(__name__)
+
+IO_THREADS = 4
+READ_AHEAD = 8
+SUFFIX = {"none": "", "hflip": "_hflip", "vflip": "_vflip", "hvflip": "_hvflip"}
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What every task of a job shares (picklable: Spark ships it to the executors)."""
+
+    images_root: str
+    output_root: str
+    storage: storage.StorageConfig
+    render: RenderParams
+    classes: tuple[str, ...]
+    augment_splits: tuple[str, ...] = ("train",)
+
+    def params_for(self, split: str) -> RenderParams:
+        """Flips only in the splits that want augmentation (training, by default)."""
+        if split in self.augment_splits:
+            return self.render
+        return dataclasses.replace(self.render, flips=())
+
+
+@dataclass
+class TaskResult:
+    """The small summary a task returns to the driver."""
+
+    task: int
+    inputs: int = 0
+    written: Counter = field(default_factory=Counter)      # (split, class, augmentation) -> JPEGs
+    images: Counter = field(default_factory=Counter)       # split -> source images written
+    positives: dict = field(default_factory=dict)          # split -> per-class positive counts
+    rejects: Counter = field(default_factory=Counter)      # reason -> inputs
+    files: list = field(default_factory=list)              # manifest entries of the parts
+    jpeg_bytes: int = 0
+
+
+def part_name(task: int) -> str:
+    return f"part-{task:05d}.parquet"
+
+
+def run_task(task: int, items: tuple[WorkItem, ...], ctx: JobContext, on_version=None) -> TaskResult:
+    """Process every item of one task and write its outputs.
+
+    Args:
+        on_version: called with (Version, JPEG bytes) once per written version (its primary
+            copy), so `cxrpipe run` can shard without reading the JPEGs back.
+
+    Raises:
+        OSError: storage failed after its retries (the task fails and Spark may retry it; a
+            retry rewrites the same keys with the same bytes).
+    """
+    result = TaskResult(task=task, inputs=len(items))
+    index_rows, reject_rows = [], []
+    with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="cxrpipe-io") as pool:
+        writes = _Writes(pool)
+        for item, fetched in _prefetch(items, ctx, pool):
+            outcome = _process(item, fetched, ctx.params_for(item.split))
+            if isinstance(outcome, ImageRejected):
+                reject_rows.append(_reject_row(item, outcome))
+                result.rejects[outcome.reason] += 1
+                continue
+            rows = _write_versions(item, outcome, ctx, writes, result)
+            index_rows.extend(rows)
+            if on_version is not None:
+                _emit_versions(rows, outcome, on_version)
+        writes.wait_all()
+    result.files.append(_write_part("index", index_rows, tables.INDEX_SCHEMA, task, ctx))
+    result.files.append(_write_part("rejects", reject_rows, tables.REJECTS_SCHEMA, task, ctx))
+    return result
+
+
+def _prefetch(items, ctx: JobContext, pool: ThreadPoolExecutor):
+    """Yield (item, bytes | Exception) in order, keeping a few reads in flight."""
+    pending: deque[tuple[WorkItem, Future | None]] = deque()
+    feed = iter(items)
+
+    def submit_next() -> None:
+        item = next(feed, None)
+        if item is not None:
+            needs_read = item.rejected is None
+            uri = storage.join(ctx.images_root, item.source)
+            pending.append((item, pool.submit(_read, uri, ctx.storage) if needs_read else None))
+
+    for _ in range(READ_AHEAD):
+        submit_next()
+    while pending:
+        item, future = pending.popleft()
+        submit_next()
+        yield item, (future.result() if future else None)
+
+
+def _read(uri: str, config: storage.StorageConfig) -> bytes | ImageRejected:
+    try:
+        return storage.read_bytes(uri, config)
+    except FileNotFoundError:
+        return ImageRejected("missing", f"no object at {uri}")
+
+
+def _process(item: WorkItem, fetched, params: RenderParams) -> Rendered | ImageRejected:
+    if item.rejected:
+        return ImageRejected(*item.rejected)
+    if isinstance(fetched, ImageRejected):
+        return fetched
+    try:
+        return render(fetched, params)
+    except ImageRejected as rejected:
+        return rejected
+    except Exception as exc:
+        # A decoder failure we did not foresee must not kill a 100k-image job; the reject
+        # row keeps it visible with the decoder's own words.
+        log.warning("unexpected decoder failure on %s: %r", item.image_id, exc)
+        return ImageRejected("undecodable", f"{type(exc).__name__}: {exc}")
+
+
+def _write_versions(item: WorkItem, rendered: Rendered, ctx: JobContext, writes, result) -> list[dict]:
+    rows = []
+    positives = result.positives.setdefault(item.split, [0] * len(ctx.classes))
+    for i, flag in enumerate(item.multi_hot):
+        positives[i] += flag
+    result.images[item.split] += 1
+    for partition in item.partitions:
+        for augmentation, jpeg in rendered.versions:
+            path = f"images/{item.split}/{class_dirname(partition)}/{item.stem}{SUFFIX[augmentation]}.jpg"
+            writes.put(storage.join(ctx.output_root, path), jpeg, ctx.storage)
+            result.written[(item.split, partition, augmentation)] += 1
+            result.jpeg_bytes += len(jpeg)
+            rows.append(_index_row(item, rendered, partition, augmentation, path, jpeg, ctx.render.size))
+    return rows
+
+
+def _emit_versions(rows: list[dict], rendered: Rendered, on_version) -> None:
+    jpegs = dict(rendered.versions)
+    for row in rows:
+        if row["primary"]:
+            on_version(version_from_row(row), jpegs[row["augmentation"]])
+
+
+def _index_row(item, rendered, partition, augmentation, path, jpeg, size) -> dict:
+    return {
+        "image_id": item.image_id, "patient_id": item.patient_id, "split": item.split,
+        "partition": partition, "augmentation": augmentation,
+        "primary": partition == item.partitions[0], "path": path,
+        "bytes": len(jpeg), "sha256": storage.sha256(jpeg), "height": size, "width": size,
+        "multi_hot": list(item.multi_hot), "uncertain": list(item.uncertain), "view": item.view,
+        "source": item.source, "source_format": rendered.source_format,
+        "source_height": rendered.source_height, "source_width": rendered.source_width,
+    }
+
+
+def _reject_row(item: WorkItem, rejected: ImageRejected) -> dict:
+    return {"image_id": item.image_id, "source": item.source,
+            "reason": rejected.reason, "detail": rejected.detail}
+
+
+def _write_part(table: str, rows: list[dict], schema, task: int, ctx: JobContext) -> dict:
+    data = tables.to_parquet(rows, schema)
+    path = f"{table}/{part_name(task)}"
+    storage.write_bytes(storage.join(ctx.output_root, path), data, ctx.storage)
+    return {"path": path, "bytes": len(data), "sha256": storage.sha256(data), "records": len(rows)}
+
+
+class _Writes:
+    """Writes in flight on the I/O pool, bounded so a slow store cannot pile up memory."""
+
+    MAX_IN_FLIGHT = 32
+
+    def __init__(self, pool: ThreadPoolExecutor):
+        self._pool = pool
+        self._pending: deque[Future] = deque()
+
+    def put(self, uri: str, data: bytes, config: storage.StorageConfig) -> None:
+        while len(self._pending) >= self.MAX_IN_FLIGHT:
+            self._pending.popleft().result()
+        self._pending.append(self._pool.submit(storage.write_bytes, uri, data, config))
+
+    def wait_all(self) -> None:
+        while self._pending:
+            self._pending.popleft().result()

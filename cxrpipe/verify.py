@@ -1,0 +1,118 @@
+"""`cxrpipe verify`: re-read a dataset root against its manifest and list every mismatch."""
+
+from __future__ import annotations
+
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+from . import features, manifest, storage, tables
+from .tfrecord import CorruptRecord, decode_example, iter_records
+
+READ_THREADS = 8
+
+
+def load_manifest(root: str, config: storage.StorageConfig) -> dict:
+    """The manifest of the dataset root ``root``.
+
+    Raises:
+        FileNotFoundError: no manifest (the job never finished, or not a dataset root).
+        ValueError: not a readable cxrpipe manifest.
+    """
+    return manifest.loads(storage.read_bytes(storage.join(root, manifest.MANIFEST_NAME), config))
+
+
+def verify_dataset(root: str, config: storage.StorageConfig) -> list[str]:
+    """Every problem found in the dataset at ``root``; an empty list means it is whole.
+
+    Checks each file the manifest lists (size, SHA-256), each JPEG the index lists (size,
+    SHA-256), the index's counts against the manifest's, the rejects' total, and in each
+    TFRecord shard every record's CRCs, the record count, and every Example against the spec.
+    """
+    try:
+        built = load_manifest(root, config)
+    except FileNotFoundError:
+        return [f"no {manifest.MANIFEST_NAME} under {root}: the job did not finish (or this is not a dataset root)"]
+    except ValueError as exc:
+        return [str(exc)]
+    problems: list[str] = []
+    parts = {"index": [], "rejects": []}
+    shard_counts: Counter = Counter()
+    entries = {f["path"]: f for f in built["files"]}
+    for path, data in _read_all(root, sorted(entries), config):
+        problems.extend(_check_file(path, data, entries))
+        top = path.split("/", 1)[0]
+        if data is None:
+            continue
+        if top in parts:
+            parts[top].extend(tables.from_parquet(data))
+        elif top == "tfrecords":
+            problems.extend(_check_shard(path, data, entries[path], len(built["classes"]), shard_counts))
+    if built["kind"] in ("preprocess", "run"):
+        problems.extend(_check_index_rows(root, parts["index"], config))
+        problems.extend(_check_counts(built, parts["index"], parts["rejects"]))
+    expected_shards = built.get("shard_counts", built["counts"] if built["kind"] == "shards" else None)
+    if expected_shards is not None and manifest.nested_counts(shard_counts) != expected_shards:
+        problems.append("TFRecord counts per split x class x augmentation differ from the manifest's")
+    return problems
+
+
+def _check_shard(path: str, data: bytes, entry: dict, num_classes: int, counts: Counter) -> list[str]:
+    """CRCs, record count and spec of one shard; adds its records to ``counts``."""
+    n = 0
+    try:
+        for n, record in enumerate(iter_records(data), start=1):
+            parsed = decode_example(record)
+            problems = features.validate_example(parsed, num_classes)
+            if problems:
+                return [f"{path}: record {n}: {'; '.join(problems)}"]
+            key = tuple(parsed[k][0].decode() for k in (features.SPLIT, features.PARTITION, features.AUGMENTATION))
+            counts[key] += 1
+    except (CorruptRecord, ValueError) as exc:
+        return [f"{path}: {exc}"]
+    if n != entry["records"]:
+        return [f"{path}: {n} records, manifest says {entry['records']}"]
+    return []
+
+
+def _read_all(root: str, paths: list[str], config):
+    """(path, bytes or None when missing), reading several objects at once."""
+    def read(path: str):
+        try:
+            return path, storage.read_bytes(storage.join(root, path), config)
+        except FileNotFoundError:
+            return path, None
+
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        yield from pool.map(read, paths)
+
+
+def _check_file(path: str, data: bytes | None, expected_by_path: dict) -> list[str]:
+    expected = expected_by_path[path]
+    if data is None:
+        return [f"{path}: listed in the manifest but missing"]
+    if len(data) != expected["bytes"]:
+        return [f"{path}: size {len(data)} bytes, manifest says {expected['bytes']}"]
+    if storage.sha256(data) != expected["sha256"]:
+        return [f"{path}: SHA-256 differs from the manifest's"]
+    return []
+
+
+def _check_index_rows(root: str, rows: list[dict], config) -> list[str]:
+    expected = {row["path"]: {"bytes": row["bytes"], "sha256": row["sha256"]} for row in rows}
+    if len(expected) != len(rows):
+        duplicates = [p for p, n in Counter(r["path"] for r in rows).items() if n > 1]
+        return [f"index lists {len(duplicates)} paths more than once, e.g. {duplicates[0]}"]
+    problems = []
+    for path, data in _read_all(root, sorted(expected), config):
+        problems.extend(_check_file(path, data, expected))
+    return problems
+
+
+def _check_counts(built: dict, index_rows: list[dict], reject_rows: list[dict]) -> list[str]:
+    found = Counter((r["split"], r["partition"], r["augmentation"]) for r in index_rows)
+    problems = []
+    if manifest.nested_counts(found) != built["counts"]:
+        problems.append("index counts per split x class x augmentation differ from the manifest's")
+    if len(reject_rows) != built["rejects"]["total"]:
+        problems.append(f"rejects table has {len(reject_rows)} rows, manifest says {built['rejects']['total']}")
+    return problems

@@ -13,14 +13,31 @@ log = logging.getLogger("cxrpipe")
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Every option's default in --help, and descriptions kept as written."""
+    """Every option's default in --help, and descriptions kept as written.
+
+    Options without a value by default (None, off) say in their help what that means, so
+    "(default: None)" is left out.
+    """
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class _Parser(argparse.ArgumentParser):
+    """A mistaken flag gets one line naming it, not the whole usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _storage_options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--s3-endpoint", default=None, metavar="URL",
                         help="an S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="how much cxrpipe logs (Spark's own log stays at WARN)")
     return parser
 
 
@@ -51,15 +68,16 @@ def _preprocess_options() -> argparse.ArgumentParser:
                    help="exclusive: only images with this class alone (the pure sets)")
     p.add_argument("--uncertain", default="zeros", choices=["ones", "zeros", "ignore"],
                    help="CheXpert -1: how uncertain labels count (the mask is always kept)")
-    p.add_argument("--views", default="all", choices=["all", "frontal"])
+    p.add_argument("--views", default="all", choices=["all", "frontal"],
+                   help="frontal: leave lateral views out (counted as excluded)")
     p.add_argument("--size", type=int, default=299, help="output side in pixels")
-    p.add_argument("--clahe-clip", type=float, default=2.0)
-    p.add_argument("--clahe-grid", type=int, default=8)
+    p.add_argument("--clahe-clip", type=float, default=2.0, help="CLAHE clip limit")
+    p.add_argument("--clahe-grid", type=int, default=8, help="CLAHE tiles per side")
     p.add_argument("--clahe-at", default="output", choices=["output", "source"],
                    help="CLAHE after the resize (the original notebook) or at full resolution")
     p.add_argument("--flips", default="h,v,hv", help="any of h, v, hv, or none")
     p.add_argument("--augment-splits", default="train", help="splits that get the flips")
-    p.add_argument("--jpeg-quality", type=int, default=95)
+    p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of the outputs (1-100)")
     p.add_argument("--max-pixels", type=int, default=50_000_000,
                    help="larger images (by their header) are rejected before decoding")
     p.add_argument("--max-reject-fraction", type=float, default=0.01,
@@ -91,7 +109,7 @@ def _shard_count_options() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     from . import commands
 
-    parser = argparse.ArgumentParser(prog="cxrpipe", formatter_class=_Formatter,
+    parser = _Parser(prog="cxrpipe", formatter_class=_Formatter,
                                      description="Chest radiographs to training data, at any scale.")
     parser.add_argument("--version", action="version", version=f"cxrpipe {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -115,10 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", parents=[store], formatter_class=_Formatter,
                        help="a synthetic phantom dataset in the exact layout of a real one")
-    p.add_argument("--layout", default="nih", choices=["nih", "chexpert", "folders"])
-    p.add_argument("--out", required=True, metavar="URI")
+    p.add_argument("--layout", default="nih", choices=["nih", "chexpert", "folders"],
+                   help="the real dataset whose files and index format to imitate")
+    p.add_argument("--out", required=True, metavar="URI", help="where to write it (s3:// or a folder)")
     p.add_argument("--n", type=int, default=200, help="number of images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same bytes")
     p.add_argument("--image-size", type=int, default=None,
                    help="largest side in pixels (default: the real dataset's)")
     p.add_argument("--with-dicom", action="store_true",
@@ -127,19 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", parents=[store], formatter_class=_Formatter,
                        help="re-read a dataset against its manifest; exit 1 on any mismatch")
-    p.add_argument("uri", metavar="URI")
+    p.add_argument("uri", metavar="URI", help="a dataset root (preprocess, shards or run output)")
     p.set_defaults(handler=commands.verify)
 
     p = sub.add_parser("inspect", parents=[store], formatter_class=_Formatter,
                        help="counts per split x class, rejects by reason, class weights")
-    p.add_argument("uri", metavar="URI")
+    p.add_argument("uri", metavar="URI", help="a dataset root (preprocess, shards or run output)")
     p.set_defaults(handler=commands.inspect)
 
     p = sub.add_parser("demo", parents=[spark, store], formatter_class=_Formatter,
-                       help="synthetic NIH sample + a real DICOM -> preprocess -> verify, locally")
-    p.add_argument("--out", default="demo-out", metavar="DIR")
+                       help="synthetic NIH sample + a real DICOM -> preprocess + shards -> verify, locally")
+    p.add_argument("--out", default="demo-out", metavar="DIR", help="folder for the raw sample and the dataset")
     p.add_argument("--n", type=int, default=200, help="synthetic images")
-    p.add_argument("--image-size", type=int, default=1024)
+    p.add_argument("--image-size", type=int, default=1024, help="side of the synthetic PNGs (NIH's is 1024)")
     p.set_defaults(handler=commands.demo)
     return parser
 

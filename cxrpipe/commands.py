@@ -233,30 +233,32 @@ def inspect(args) -> int:
 
 
 def demo(args) -> int:
-    """Synthetic NIH sample plus the real DICOM, preprocessed by local Spark, then verified."""
+    """Synthetic NIH sample plus the real DICOM -> preprocess and shards (local Spark) -> verify."""
     out = Path(args.out).resolve()
     raw, dataset = out / "raw", out / "dataset"
     started = time.monotonic()
-    synth_args = _namespace(layout="nih", out=str(raw), n=args.n, seed=0, image_size=args.image_size,
-                            with_dicom=True, s3_endpoint=None)
-    synth(synth_args)
-    pre_args = build_preprocess_args(raw, dataset, args.master)
-    print(f"\npreprocessing {args.n + 1} images with Spark ({args.master or 'local[*]'}) ...", flush=True)
-    preprocess(pre_args)
+    synth(_namespace(layout="nih", out=str(raw), n=args.n, seed=0, image_size=args.image_size,
+                     with_dicom=True, s3_endpoint=None))
+    print(f"\npreprocessing and sharding {args.n + 1} images with Spark ({args.master or 'local[*]'}) ...",
+          flush=True)
+    run(demo_run_args(raw, dataset, args.master))
+    print()
     code = verify(_namespace(uri=str(dataset), s3_endpoint=None))
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
-    print(f"  raw input:  {raw}\n  dataset:    {dataset}\n  JPEGs:      {dataset / 'images'}")
-    print(f"  index:      {dataset / 'index'}\n  rejects:    {dataset / 'rejects'}")
-    print(f"  manifest:   {dataset / '_MANIFEST.json'}")
-    print(f"look at it:  cxrpipe inspect {dataset}")
+    for name, path in [("raw input", raw), ("dataset", dataset), ("JPEGs", dataset / "images"),
+                       ("index", dataset / "index"), ("rejects", dataset / "rejects"),
+                       ("TFRecords", dataset / "tfrecords"), ("manifest", dataset / "_MANIFEST.json")]:
+        print(f"  {name + ':':<11} {path}")
+    print(f"look at it: .venv/bin/cxrpipe inspect {dataset}")
     return code
 
 
-def build_preprocess_args(raw: Path, dataset: Path, master: str | None):
+def demo_run_args(raw: Path, dataset: Path, master: str | None):
+    """The `cxrpipe run` arguments the demo uses (a real parse, so defaults stay the CLI's)."""
     from .cli import build_parser
 
-    argv = ["preprocess", "--dataset", "nih", "--index", str(raw / "Data_Entry_2017.csv"),
-            "--images", str(raw / "images"), "--output", str(dataset)]
+    argv = ["run", "--dataset", "nih", "--index", str(raw / "Data_Entry_2017.csv"),
+            "--images", str(raw / "images"), "--output", str(dataset), "--shard-mb", "16"]
     if master:
         argv += ["--master", master]
     return build_parser().parse_args(argv)

@@ -1,0 +1,74 @@
+"""The CLI's promises: every option documented with its default; user mistakes are one line, exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from cxrpipe.cli import build_parser, main
+
+
+def subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("name", sorted(subparsers()))
+def test_help_lists_every_option_with_its_default(name):
+    sub = subparsers()[name]
+    text = " ".join(sub.format_help().split())
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, f"{name} {action.dest} has no help"
+        for option in action.option_strings:
+            assert option in text
+        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+            assert f"(default: {action.default})" in text, f"{name} {action.option_strings[0]}"
+
+
+BASE = ["preprocess", "--dataset", "nih", "--index", "x.csv", "--images", "imgs", "--output", "out"]
+
+
+@pytest.mark.parametrize("extra, flag", [
+    (["--split", "0.5,0.5,0.5"], "--split"),
+    (["--flips", "h,diagonal"], "diagonal"),
+    (["--size", "0"], "size"),
+    (["--clahe-at", "middle"], "--clahe-at"),
+    (["--augment-splits", "training"], "--augment-splits"),
+    (["--max-reject-fraction", "2"], "--max-reject-fraction"),
+    (["--classes", "Tumour"], "Tumour"),
+])
+def test_bad_values_are_one_line_naming_the_flag(extra, flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(BASE + extra))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2
+    assert flag in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+
+
+def test_missing_index_file_is_named(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    code = main(["preprocess", "--dataset", "nih", "--index", str(tmp_path / "nope.csv"),
+                 "--images", str(tmp_path / "imgs"), "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and re.search(r"--index .*nope\.csv not found", err) and "\n" not in err
+
+
+def test_index_of_the_wrong_layout_is_a_user_error(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    index = tmp_path / "train.csv"
+    index.write_text("Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding\nCheXpert-v1.0-small/train/patient1/study1/view1_frontal.jpg,Male,40,Frontal,PA,1.0\n")
+    code = main(["preprocess", "--dataset", "nih", "--index", str(index), "--images", str(tmp_path / "imgs"),
+                 "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "NIH" in err and "Traceback" not in err
+
+
+def test_inspect_without_manifest_is_a_user_error(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert "no manifest" in capsys.readouterr().err

@@ -227,8 +227,8 @@ def inspect(args) -> int:
     sizes = sum(f["bytes"] for f in built["files"])
     print(f"{args.uri}: {built['kind']} of {built['dataset']}, cxrpipe {built['code_version']}")
     print(f"{built['inputs']:,} inputs, {len(built['files'])} files listed ({sizes / 1e6:,.1f} MB)\n")
-    print(summary.counts_table(built), "", summary.rejects_table(built), "",
-          summary.weights_table(built), sep="\n")
+    print(summary.counts_table(built), "", summary.shards_table(built), "",
+          summary.rejects_table(built), "", summary.weights_table(built), sep="\n")
     return 0
 
 

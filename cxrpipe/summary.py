@@ -55,6 +55,23 @@ def weights_table(built: dict) -> str:
     return table(["class weight N/N_l"] + splits, rows)
 
 
+def shards_table(built: dict) -> str:
+    """Per split x class: shard count, records, total MB and the smallest/largest shard."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for entry in built.get("files", []):
+        if entry["path"].startswith("tfrecords/"):
+            groups.setdefault((entry["split"], entry["partition"]), []).append(entry)
+    if not groups:
+        return "shards: none"
+    order = {c: i for i, c in enumerate(built["classes"])}
+    rows = []
+    for (split, cls) in sorted(groups, key=lambda k: (k[0], order.get(k[1], 0))):
+        sizes = [e["bytes"] / 1e6 for e in groups[(split, cls)]]
+        records = sum(e["records"] for e in groups[(split, cls)])
+        rows.append([split, cls, len(sizes), records, sum(sizes), min(sizes), max(sizes)])
+    return table(["split", "class", "shards", "records", "MB", "min MB", "max MB"], rows, right_from=2)
+
+
 def run_summary(built: dict, seconds: float, jpeg_bytes: int, where: str) -> str:
     """The summary printed after a job: counts, rejects, bytes, wall time, rate."""
     inputs = built["inputs"]

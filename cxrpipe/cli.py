@@ -36,6 +36,8 @@ def _storage_options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--s3-endpoint", default=None, metavar="URL",
                         help="an S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    parser.add_argument("--s3-part-mb", type=float, default=16.0,
+                        help="multipart part size for streamed shards (S3 minimum 5)")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="how much cxrpipe logs (Spark's own log stays at WARN)")
     return parser
@@ -107,7 +109,7 @@ def _shard_count_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands
+    from . import commands, emr_cli
 
     parser = _Parser(prog="cxrpipe", formatter_class=_Formatter,
                                      description="Chest radiographs to training data, at any scale.")
@@ -160,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=200, help="synthetic images")
     p.add_argument("--image-size", type=int, default=1024, help="side of the synthetic PNGs (NIH's is 1024)")
     p.set_defaults(handler=commands.demo)
+    emr_cli.register(sub, [store])
+    from . import report_cli
+    report_cli.register(sub, [store], _Formatter)
     return parser
 
 

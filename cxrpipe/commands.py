@@ -22,7 +22,7 @@ def _user_errors(build):
 
 
 def _config(args) -> storage.StorageConfig:
-    return storage.StorageConfig.from_env(args.s3_endpoint)
+    return _user_errors(lambda: storage.StorageConfig.from_env(args.s3_endpoint, getattr(args, "s3_part_mb", None)))
 
 
 def preprocess_job(args):
@@ -94,7 +94,8 @@ def preprocess(args) -> int:
     plan = plan_preprocess(job)
     spark = spark_session(args.master, app_name="cxrpipe preprocess")
     result = run_preprocess(spark, job, plan)
-    print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri))
+    print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
+                              result.peak_worker_mb))
     return 0
 
 
@@ -111,7 +112,8 @@ def run(args) -> int:
     plan = plan_preprocess(job)
     spark = spark_session(args.master, app_name="cxrpipe run")
     result = run_all(spark, job, plan, options)
-    print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri))
+    print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
+                              result.peak_worker_mb))
     shards = [f for f in result.manifest["files"] if f["path"].startswith("tfrecords/")]
     print(f"{len(shards)} shards, {sum(f['bytes'] for f in shards) / 1e6:,.1f} MB")
     return 0

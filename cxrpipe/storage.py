@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 
 # S3 parts must be >= 5 MiB except the last; 16 MiB keeps a 128 MB shard at 8 parts while
 # bounding what a writer holds in memory to one part.
+MIN_PART_BYTES = 5 * 1024 * 1024
 PART_BYTES = 16 * 1024 * 1024
 
 
@@ -32,17 +33,26 @@ class StorageConfig:
             None means AWS itself.
         max_attempts: botocore's standard retry mode attempts (throttling, 5xx, connection errors).
         connect_timeout, read_timeout: seconds.
+        part_bytes: the multipart upload part size of streamed objects (shards).
     """
 
     endpoint_url: str | None = None
     max_attempts: int = 8
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    part_bytes: int = PART_BYTES
+
+    def __post_init__(self):
+        if self.part_bytes < MIN_PART_BYTES:
+            raise ValueError(f"part size must be at least 5 MiB (S3's minimum), got {self.part_bytes} bytes")
 
     @classmethod
-    def from_env(cls, endpoint_url: str | None = None) -> "StorageConfig":
+    def from_env(cls, endpoint_url: str | None = None, part_mb: float | None = None) -> "StorageConfig":
         """The flag wins over ``AWS_ENDPOINT_URL``; empty strings count as unset."""
-        return cls(endpoint_url=endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None)
+        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
+        if part_mb is None:
+            return cls(endpoint_url=endpoint)
+        return cls(endpoint_url=endpoint, part_bytes=int(part_mb * 1024 * 1024))
 
 
 def is_s3(uri: str) -> bool:
@@ -260,8 +270,9 @@ class StreamWriter:
     renamed into place. The SHA-256 and size of what was written are kept for the manifest.
     """
 
-    def __init__(self, uri: str, config: StorageConfig, part_bytes: int = PART_BYTES):
-        self.uri, self._config, self._part_bytes = uri, config, part_bytes
+    def __init__(self, uri: str, config: StorageConfig):
+        self.uri, self._config = uri, config
+        self._part_bytes = config.part_bytes
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
         self.size = 0
@@ -385,6 +396,26 @@ def delete(uri: str, config: StorageConfig) -> None:
 def exists(uri: str, config: StorageConfig) -> bool:
     """Whether an object exists at ``uri``."""
     return _backend(uri).exists(uri, config)
+
+
+def abort_incomplete_uploads(uri: str, config: StorageConfig) -> int:
+    """Abort every unfinished multipart upload under ``uri`` (S3 only); returns how many.
+
+    A task killed mid-upload (SIGKILL, a lost executor) cannot abort its own upload; the
+    driver calls this once the job's tasks are over so no parts linger (and cost) in the bucket.
+    """
+    if not is_s3(uri):
+        return 0
+    bucket, prefix = split_s3(uri)
+    client = s3_client(config)
+    aborted = 0
+    for page in client.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=prefix):
+        for upload in page.get("Uploads", []):
+            client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+            aborted += 1
+    if aborted:
+        log.warning("aborted %d incomplete multipart upload(s) under %s", aborted, uri)
+    return aborted
 
 
 def check_reachable(uri: str, config: StorageConfig, for_writing: bool = False) -> None:

@@ -72,7 +72,7 @@ def shards_table(built: dict) -> str:
     return table(["split", "class", "shards", "records", "MB", "min MB", "max MB"], rows, right_from=2)
 
 
-def run_summary(built: dict, seconds: float, jpeg_bytes: int, where: str) -> str:
+def run_summary(built: dict, seconds: float, jpeg_bytes: int, where: str, peak_worker_mb: float = 0.0) -> str:
     """The summary printed after a job: counts, rejects, bytes, wall time, rate."""
     inputs = built["inputs"]
     written = sum(built.get("images", {}).values())
@@ -82,7 +82,8 @@ def run_summary(built: dict, seconds: float, jpeg_bytes: int, where: str) -> str
         counts_table(built), "", rejects_table(built), "",
         f"inputs {inputs:,}: written {written:,}, rejected {built['rejects']['total']:,}, "
         f"excluded by your filters {excluded:,}",
-        f"{jpeg_bytes / 1e6:,.1f} MB of JPEG in {seconds:,.1f} s wall time ({rate:,.1f} images/s)",
+        f"{jpeg_bytes / 1e6:,.1f} MB of JPEG in {seconds:,.1f} s wall time ({rate:,.1f} images/s), "
+        f"peak Python worker memory {peak_worker_mb:,.0f} MB",
         f"dataset: {where}",
     ]
     return "\n".join(lines)

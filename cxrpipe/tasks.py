@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import resource
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -57,6 +58,13 @@ class TaskResult:
     rejects: Counter = field(default_factory=Counter)      # reason -> inputs
     files: list = field(default_factory=list)              # manifest entries of the parts
     jpeg_bytes: int = 0
+    peak_rss_mb: float = 0.0                               # of the Python worker, so far
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (Linux reports KiB); Python workers are reused, so
+    this is the worker's peak over every task it ran."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def part_name(task: int) -> str:
@@ -91,6 +99,7 @@ def run_task(task: int, items: tuple[WorkItem, ...], ctx: JobContext, on_version
         writes.wait_all()
     result.files.append(_write_part("index", index_rows, tables.INDEX_SCHEMA, task, ctx))
     result.files.append(_write_part("rejects", reject_rows, tables.REJECTS_SCHEMA, task, ctx))
+    result.peak_rss_mb = peak_rss_mb()
     return result
 
 

@@ -14,6 +14,7 @@ from ..imageops import RenderParams
 from ..index import READERS, DatasetIndex
 from ..plan import Plan, PlanOptions, build_plan
 from ..tasks import JobContext, TaskResult, run_task
+from .failures import job_failures
 from .progress import progress_reporter
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class RunSummary:
     manifest: dict
     seconds: float
     jpeg_bytes: int
+    peak_worker_mb: float = 0.0
 
 
 def _plain(values: dict) -> dict:
@@ -127,7 +129,8 @@ def run_preprocess(spark, job: PreprocessJob, plan: Plan) -> RunSummary:
     check_rejects(built, job.max_reject_fraction)
     storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
     jpeg_bytes = sum(r.jpeg_bytes for r in results)
-    return RunSummary(built, time.monotonic() - started, jpeg_bytes)
+    peak = max((r.peak_rss_mb for r in results), default=0.0)
+    return RunSummary(built, time.monotonic() - started, jpeg_bytes, peak)
 
 
 def _run_tasks(spark, plan: Plan, job: PreprocessJob, classes) -> list[TaskResult]:
@@ -137,7 +140,7 @@ def _run_tasks(spark, plan: Plan, job: PreprocessJob, classes) -> list[TaskResul
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, f"preprocess {plan.inputs} images", interruptOnCancel=True)
     rdd = sc.parallelize(tasks, len(tasks))
-    with progress_reporter(sc, GROUP, plan.inputs, "images"):
+    with job_failures("preprocess"), progress_reporter(sc, GROUP, plan.inputs, "images"):
         return rdd.map(lambda task: run_task(task[0], task[1], ctx)).collect()
 
 

@@ -17,6 +17,7 @@ from ..shard_tasks import ShardContext
 from ..shards import ShardOptions
 from ..tasks import JobContext, run_task
 from .preprocess import GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, preprocess_manifest
+from .failures import job_failures
 from .progress import progress_reporter
 from .shards import shard_counts, to_records, write_shards
 
@@ -42,7 +43,7 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> Run
     outputs = sc.parallelize(list(enumerate(plan.tasks)), len(plan.tasks)).flatMap(
         lambda task: _task_outputs(task, ctx)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        with progress_reporter(sc, PREPROCESS_GROUP, plan.inputs, "images"):
+        with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.inputs, "images"):
             results = outputs.filter(lambda o: o[0] == "result").map(lambda o: o[1]).collect()
         built = preprocess_manifest(job, plan, results)
         check_rejects(built, job.max_reject_fraction)
@@ -57,4 +58,5 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> Run
     built["parameters"]["shards"] = {"num_shards": options.num_shards, "shard_mb": options.shard_mb,
                                      "seed": options.seed}
     storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
-    return RunSummary(built, time.monotonic() - started, sum(r.jpeg_bytes for r in results))
+    peak = max((r.peak_rss_mb for r in results), default=0.0)
+    return RunSummary(built, time.monotonic() - started, sum(r.jpeg_bytes for r in results), peak)

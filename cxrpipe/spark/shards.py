@@ -17,6 +17,7 @@ from ..errors import UserError
 from ..shard_tasks import ShardContext, ShardRecord, read_versions, write_shard
 from ..shards import ShardOptions, Version, order_key, plan_shards, shard_of, shard_offsets, version_partitions
 from ..verify import load_manifest
+from .failures import job_failures
 from .progress import progress_reporter
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ def write_shards(spark, records, ctx: ShardContext, options: ShardOptions) -> tu
     """
     records = records.persist()
     try:
-        sizes = records.map(lambda r: ((r.version.split, r.partition), r.version.bytes)).reduceByKey(add).collectAsMap()
+        with job_failures("planning shards"):
+            sizes = records.map(lambda r: ((r.version.split, r.partition), r.version.bytes)).reduceByKey(add).collectAsMap()
         if not sizes:
             raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
         shards = plan_shards(sizes, ctx.classes, options)
@@ -128,9 +130,13 @@ def _write(spark, records, shards, offsets, per_partition, ctx, seed) -> list[di
     sorted_records = records.map(keyed).repartitionAndSortWithinPartitions(
         len(shards), partitionFunc=lambda key: key[0])
     spark.sparkContext.setJobGroup(GROUP, "write shards", interruptOnCancel=True)
-    with progress_reporter(spark.sparkContext, GROUP, len(shards), "shards"):
-        return sorted_records.mapPartitionsWithIndex(
-            lambda i, items: [write_shard(shards[i], (r for _, r in items), ctx)]).collect()
+    try:
+        with job_failures("writing shards"), progress_reporter(spark.sparkContext, GROUP, len(shards), "shards"):
+            return sorted_records.mapPartitionsWithIndex(
+                lambda i, items: [write_shard(shards[i], (r for _, r in items), ctx)]).collect()
+    finally:
+        # Tasks killed mid-upload cannot abort their own multipart uploads.
+        storage.abort_incomplete_uploads(storage.join(ctx.output_root, "tfrecords/"), ctx.storage)
 
 
 def _image_stats(records, num_classes: int) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -41,7 +42,7 @@ def test_stream_writer_uploads_in_parts_and_keeps_the_checksum(root, request):
     base, config = root
     data = os.urandom(12 * 1024 * 1024 + 123)
     uri = storage.join(base, "big.tfrecord")
-    with storage.StreamWriter(uri, config, part_bytes=5 * 1024 * 1024) as sink:
+    with storage.StreamWriter(uri, dataclasses.replace(config, part_bytes=5 * 1024 * 1024)) as sink:
         for start in range(0, len(data), 1_000_000):
             sink.write(data[start:start + 1_000_000])
     assert storage.read_bytes(uri, config) == data
@@ -56,7 +57,7 @@ def test_failed_stream_leaves_no_object_and_no_incomplete_upload(root, request):
     base, config = root
     uri = storage.join(base, "failed.tfrecord")
     with pytest.raises(RuntimeError):
-        with storage.StreamWriter(uri, config, part_bytes=5 * 1024 * 1024) as sink:
+        with storage.StreamWriter(uri, dataclasses.replace(config, part_bytes=5 * 1024 * 1024)) as sink:
             sink.write(os.urandom(11 * 1024 * 1024))
             raise RuntimeError("the task died")
     assert not storage.exists(uri, config)
@@ -73,6 +74,23 @@ def test_missing_bucket_and_unreachable_endpoint_are_user_errors(s3_endpoint):
     dead = storage.StorageConfig(endpoint_url="http://127.0.0.1:9", max_attempts=1, connect_timeout=1)
     with pytest.raises(UserError, match="cannot reach"):
         storage.check_reachable("s3://bucket/x", dead)
+
+
+def test_part_size_below_the_s3_minimum_is_refused():
+    with pytest.raises(ValueError, match="5 MiB"):
+        storage.StorageConfig(part_bytes=1024)
+
+
+def test_incomplete_uploads_under_a_prefix_are_aborted(s3, s3_endpoint):
+    if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+        s3.create_bucket(Bucket=BUCKET)
+    for key in ["job/tfrecords/a.tfrecord", "job/tfrecords/b.tfrecord", "other/c.tfrecord"]:
+        s3.create_multipart_upload(Bucket=BUCKET, Key=key)
+    config = storage.StorageConfig(endpoint_url=s3_endpoint)
+    assert storage.abort_incomplete_uploads(f"s3://{BUCKET}/job/", config) == 2
+    left = [u["Key"] for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", [])]
+    assert left == ["other/c.tfrecord"]
+    storage.abort_incomplete_uploads(f"s3://{BUCKET}/other/", config)
 
 
 def test_endpoint_flag_beats_the_environment(monkeypatch):

@@ -25,7 +25,8 @@ EXTRAS = {
 }
 EXTRAS["test"] = sorted(
     set(EXTRAS["spark"] + EXTRAS["aws"] + EXTRAS["train"] + EXTRAS["demo"])
-    | {"pytest>=8", "pytest-timeout>=2.3", "moto[server]>=5.0"}
+    # Pillow only makes a CMYK JPEG for the hostile-input tests; cxrpipe never imports it.
+    | {"pytest>=8", "pytest-timeout>=2.3", "moto[server]>=5.0", "pillow>=10"}
 )
 EXTRAS["dev"] = EXTRAS["test"]
 

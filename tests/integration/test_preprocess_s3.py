@@ -9,8 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import zlib
-import struct
 from collections import Counter
 
 import cv2
@@ -19,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from cxrpipe.cli import main
+from hostile import bomb_png, png
 
 FINDINGS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
             "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
@@ -26,32 +25,17 @@ FINDINGS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "
 AUGS_TRAIN = {"none", "hflip", "vflip", "hvflip"}
 
 
-def png_bytes(img: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".png", img)
-    assert ok
-    return buf.tobytes()
-
-
-def bomb_png(width: int, height: int) -> bytes:
-    """A tiny valid PNG header declaring width x height (a decompression bomb's shape)."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    rows = zlib.compress(b"\x00" * (width + 1) * 16)  # a few rows only: the rest never comes
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
-
-
 def hostile_inputs(rng) -> dict[str, tuple[bytes | None, str | None]]:
     """file name -> (bytes or None when the object must be missing, expected reject reason)."""
     gray = (rng.random((300, 280)) * 255).astype(np.uint8)
     sixteen = (rng.random((300, 280)) * 4000 + 1000).astype(np.uint16)
     rgb = (rng.random((300, 280, 3)) * 255).astype(np.uint8)
-    good = png_bytes(gray)
+    good = png(gray)
     return {
         "90000001_000.png": (good[: len(good) // 2], "truncated"),
         "90000002_000.png": (b"", "empty"),
-        "90000003_000.png": (png_bytes(sixteen), None),
-        "90000004_000.png": (png_bytes(rgb), None),
+        "90000003_000.png": (png(sixteen), None),
+        "90000004_000.png": (png(rgb), None),
         "90000005_000.png": (None, "missing"),
         "90000006_000.png": (bomb_png(30000, 30000), "too_many_pixels"),
     }

@@ -7,6 +7,7 @@ process and endpoint, because a boto3 client does not pickle and creating one co
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import os
@@ -80,6 +81,11 @@ def join(base: str, *parts: str) -> str:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def content_md5(data: bytes) -> str:
+    """The Content-MD5 header value: S3 rejects an upload whose bytes changed on the way."""
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 # ---------------------------------------------------------------- local backend
@@ -186,7 +192,7 @@ class _S3:
     def write(uri: str, data: bytes, config: StorageConfig) -> None:
         bucket, key = split_s3(uri)
         try:
-            s3_client(config).put_object(Bucket=bucket, Key=key, Body=data)
+            s3_client(config).put_object(Bucket=bucket, Key=key, Body=data, ContentMD5=content_md5(data))
         except Exception as exc:
             raise _storage_error("writing", uri, exc) from None
 
@@ -340,9 +346,10 @@ class StreamWriter:
         if self._upload_id is None:
             self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
         number = len(self._parts) + 1
+        part = bytes(self._buffer)
         try:
-            etag = client.upload_part(Bucket=bucket, Key=key, UploadId=self._upload_id,
-                                      PartNumber=number, Body=bytes(self._buffer))["ETag"]
+            etag = client.upload_part(Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number,
+                                      Body=part, ContentMD5=content_md5(part))["ETag"]
         except Exception as exc:
             raise _storage_error(f"uploading part {number} of", self.uri, exc) from None
         self._parts.append({"PartNumber": number, "ETag": etag})

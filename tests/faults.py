@@ -7,6 +7,8 @@ retries: the job must ride through; more: the task must fail and Spark retry it)
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import re
 import threading
@@ -59,6 +61,7 @@ class FaultProxy:
     def __init__(self, upstream: str):
         self.upstream = urlsplit(upstream)
         self.rules: list[Rule] = []
+        self.uploads: list[tuple[str, str | None, str]] = []  # (path, Content-MD5 sent, MD5 of the body)
         self._lock = threading.Lock()
         proxy = self
 
@@ -71,6 +74,10 @@ class FaultProxy:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.command == "PUT":
+                    actual = base64.b64encode(hashlib.md5(body).digest()).decode()
+                    with proxy._lock:
+                        proxy.uploads.append((self.path, self.headers.get("Content-MD5"), actual))
                 rule = proxy._matching_rule(self.command, self.path)
                 if rule is not None and rule.status == 0:
                     self.close_connection = True

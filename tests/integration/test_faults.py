@@ -82,6 +82,9 @@ def test_throttling_and_dropped_connections_are_retried(clean, s3, proxy):
     assert main(["run", *run_args("throttled", proxy.endpoint)]) == 0
     assert [r.total_fired for r in proxy.rules] == [3, 2, 2]
     assert objects(s3, "throttled/") == clean
+    # Every upload carried its Content-MD5, so S3 itself rejects bytes changed on the way.
+    uploads = [u for u in proxy.uploads if "/throttled/" in u[0]]
+    assert len(uploads) > len(clean) and all(sent == actual for _, sent, actual in uploads)
 
 
 def test_persistent_failure_names_the_key_writes_no_manifest_and_a_rerun_completes(clean, s3, proxy, capsys):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 
 from . import labels, splits, storage, summary
-from .errors import JobFailed, UserError
+from .errors import UserError
 from .imageops import RenderParams, parse_flips
 from .plan import PlanOptions
 

@@ -15,6 +15,7 @@ from typing import Iterable, Iterator
 from . import features, storage, tables
 from .shards import Shard, Version
 from .tfrecord import RecordWriter
+from .upload import StreamWriter
 
 READ_AHEAD = 8
 
@@ -77,7 +78,7 @@ def write_shard(shard: Shard, records: Iterable[ShardRecord], ctx: ShardContext)
     """
     counts: Counter = Counter()
     uri = storage.join(ctx.output_root, shard.path)
-    with storage.StreamWriter(uri, ctx.storage) as sink, \
+    with StreamWriter(uri, ctx.storage) as sink, \
             ThreadPoolExecutor(4, thread_name_prefix="cxrpipe-shard-io") as pool:
         writer = RecordWriter(sink)
         for record, jpeg in _with_jpegs(records, ctx, pool):

@@ -94,12 +94,12 @@ def content_md5(data: bytes) -> str:
 class _Local:
     @staticmethod
     def read(uri: str, config: StorageConfig) -> bytes:
-        with open(_local_path(uri), "rb") as f:
+        with open(local_path(uri), "rb") as f:
             return f.read()
 
     @staticmethod
     def write(uri: str, data: bytes, config: StorageConfig) -> None:
-        path = _local_path(uri)
+        path = local_path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Write then rename: a killed task never leaves a half-written file under the final name.
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
@@ -109,7 +109,7 @@ class _Local:
 
     @staticmethod
     def list(uri: str, config: StorageConfig) -> list[str]:
-        root = _local_path(uri)
+        root = local_path(uri)
         if not root.is_dir():
             return []
         keys = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
@@ -117,15 +117,15 @@ class _Local:
 
     @staticmethod
     def delete(uri: str, config: StorageConfig) -> None:
-        _local_path(uri).unlink(missing_ok=True)
+        local_path(uri).unlink(missing_ok=True)
 
     @staticmethod
     def exists(uri: str, config: StorageConfig) -> bool:
-        return _local_path(uri).is_file()
+        return local_path(uri).is_file()
 
     @staticmethod
     def check_container(uri: str, config: StorageConfig, for_writing: bool) -> None:
-        path = _local_path(uri)
+        path = local_path(uri)
         if for_writing:
             path.mkdir(parents=True, exist_ok=True)
         elif not path.exists():
@@ -137,7 +137,8 @@ def _is_partial(key: str) -> bool:
     return name.startswith(".") and ".tmp-" in name
 
 
-def _local_path(uri: str) -> Path:
+def local_path(uri: str) -> Path:
+    """The filesystem path of a local URI (plain path or file://)."""
     return Path(uri[len("file://"):] if uri.startswith("file://") else uri)
 
 
@@ -184,9 +185,9 @@ class _S3:
         try:
             return s3_client(config).get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # botocore raises per-service classes; map the one we act on
-            if _error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
                 raise FileNotFoundError(uri) from None
-            raise _storage_error("reading", uri, exc) from None
+            raise storage_error("reading", uri, exc) from None
 
     @staticmethod
     def write(uri: str, data: bytes, config: StorageConfig) -> None:
@@ -194,7 +195,7 @@ class _S3:
         try:
             s3_client(config).put_object(Bucket=bucket, Key=key, Body=data, ContentMD5=content_md5(data))
         except Exception as exc:
-            raise _storage_error("writing", uri, exc) from None
+            raise storage_error("writing", uri, exc) from None
 
     @staticmethod
     def list(uri: str, config: StorageConfig) -> list[str]:
@@ -206,7 +207,7 @@ class _S3:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 keys.extend(obj["Key"][len(prefix):] for obj in page.get("Contents", []))
         except Exception as exc:
-            raise _storage_error("listing", uri, exc) from None
+            raise storage_error("listing", uri, exc) from None
         return sorted(keys)
 
     @staticmethod
@@ -215,7 +216,7 @@ class _S3:
         try:
             s3_client(config).delete_object(Bucket=bucket, Key=key)
         except Exception as exc:
-            raise _storage_error("deleting", uri, exc) from None
+            raise storage_error("deleting", uri, exc) from None
 
     @staticmethod
     def exists(uri: str, config: StorageConfig) -> bool:
@@ -223,9 +224,9 @@ class _S3:
         try:
             s3_client(config).head_object(Bucket=bucket, Key=key)
         except Exception as exc:
-            if _error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
                 return False
-            raise _storage_error("checking", uri, exc) from None
+            raise storage_error("checking", uri, exc) from None
         return True
 
     @staticmethod
@@ -234,7 +235,7 @@ class _S3:
         try:
             s3_client(config).head_bucket(Bucket=bucket)
         except Exception as exc:
-            code = _error_code(exc)
+            code = error_code(exc)
             if code in {"404", "NoSuchBucket", "NotFound"}:
                 raise UserError(
                     f"bucket {bucket!r} does not exist (cxrpipe never creates buckets): "
@@ -243,14 +244,14 @@ class _S3:
             raise _user_facing_error(bucket, exc) from None
 
 
-def _error_code(exc: Exception) -> str:
+def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def _storage_error(action: str, uri: str, exc: Exception) -> OSError:
+def storage_error(action: str, uri: str, exc: Exception) -> OSError:
     # Messages name the key and the cause, never the request's signed headers or credentials.
-    return OSError(f"{action} {uri} failed after retries: {type(exc).__name__}: {_error_code(exc) or exc}")
+    return OSError(f"{action} {uri} failed after retries: {type(exc).__name__}: {error_code(exc) or exc}")
 
 
 def _user_facing_error(bucket: str, exc: Exception) -> UserError:
@@ -262,107 +263,10 @@ def _user_facing_error(bucket: str, exc: Exception) -> UserError:
         )
     if name == "EndpointConnectionError":
         return UserError(f"cannot reach the S3 endpoint for bucket {bucket!r}: {exc}; check --s3-endpoint")
-    code = _error_code(exc)
+    code = error_code(exc)
     if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
         return UserError(f"access to bucket {bucket!r} denied ({code}): check the credentials and the bucket policy")
     return UserError(f"cannot use bucket {bucket!r}: {name} {code}".strip())
-
-
-class StreamWriter:
-    """Write one object in pieces without holding it whole; visible only after ``close``.
-
-    S3: one PUT when it stays under a part, else a multipart upload that ``abort`` (called on
-    any failure) cancels, so no incomplete upload is left behind. Local: a temporary file
-    renamed into place. The SHA-256 and size of what was written are kept for the manifest.
-    """
-
-    def __init__(self, uri: str, config: StorageConfig):
-        self.uri, self._config = uri, config
-        self._part_bytes = config.part_bytes
-        self._buffer = bytearray()
-        self._hash = hashlib.sha256()
-        self.size = 0
-        self._upload_id: str | None = None
-        self._parts: list[dict] = []
-        self._local_tmp: Path | None = None
-        self._local_file = None
-
-    @property
-    def sha256(self) -> str:
-        return self._hash.hexdigest()
-
-    def write(self, data: bytes) -> None:
-        self._hash.update(data)
-        self.size += len(data)
-        self._buffer += data
-        if len(self._buffer) >= self._part_bytes:
-            self._flush_part()
-
-    def close(self) -> None:
-        """Publish the object."""
-        if self._local_tmp is not None:
-            self._flush_part()
-            self._local_file.close()
-            os.replace(self._local_tmp, _local_path(self.uri))
-        elif self._upload_id is None:
-            write_bytes(self.uri, bytes(self._buffer), self._config)
-        else:
-            if self._buffer:
-                self._upload_part()
-            bucket, key = split_s3(self.uri)
-            s3_client(self._config).complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts})
-        self._buffer = bytearray()
-
-    def abort(self) -> None:
-        """Drop everything written so far (never raises: it runs while handling a failure)."""
-        if self._local_tmp is not None:
-            self._local_file.close()
-            self._local_tmp.unlink(missing_ok=True)
-        if self._upload_id is not None:
-            bucket, key = split_s3(self.uri)
-            try:
-                s3_client(self._config).abort_multipart_upload(Bucket=bucket, Key=key, UploadId=self._upload_id)
-            except Exception as exc:  # the original failure matters more than this one
-                log.warning("could not abort the multipart upload of %s: %s", self.uri, _error_code(exc) or exc)
-        self._buffer = bytearray()
-
-    def _flush_part(self) -> None:
-        if is_s3(self.uri):
-            self._upload_part()
-            return
-        if self._local_tmp is None:
-            path = _local_path(self.uri)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._local_tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-            self._local_file = open(self._local_tmp, "wb")
-        self._local_file.write(self._buffer)
-        self._buffer = bytearray()
-
-    def _upload_part(self) -> None:
-        bucket, key = split_s3(self.uri)
-        client = s3_client(self._config)
-        if self._upload_id is None:
-            self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-        number = len(self._parts) + 1
-        part = bytes(self._buffer)
-        try:
-            etag = client.upload_part(Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number,
-                                      Body=part, ContentMD5=content_md5(part))["ETag"]
-        except Exception as exc:
-            raise _storage_error(f"uploading part {number} of", self.uri, exc) from None
-        self._parts.append({"PartNumber": number, "ETag": etag})
-        self._buffer = bytearray()
-
-    def __enter__(self) -> "StreamWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 BACKENDS = {"s3": _S3, "local": _Local}

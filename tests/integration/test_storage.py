@@ -11,6 +11,7 @@ import pytest
 
 from cxrpipe import storage
 from cxrpipe.errors import UserError
+from cxrpipe.upload import StreamWriter
 
 BUCKET = "cxr-storage-test"
 
@@ -42,7 +43,7 @@ def test_stream_writer_uploads_in_parts_and_keeps_the_checksum(root, request):
     base, config = root
     data = os.urandom(12 * 1024 * 1024 + 123)
     uri = storage.join(base, "big.tfrecord")
-    with storage.StreamWriter(uri, dataclasses.replace(config, part_bytes=5 * 1024 * 1024)) as sink:
+    with StreamWriter(uri, dataclasses.replace(config, part_bytes=5 * 1024 * 1024)) as sink:
         for start in range(0, len(data), 1_000_000):
             sink.write(data[start:start + 1_000_000])
     assert storage.read_bytes(uri, config) == data
@@ -57,7 +58,7 @@ def test_failed_stream_leaves_no_object_and_no_incomplete_upload(root, request):
     base, config = root
     uri = storage.join(base, "failed.tfrecord")
     with pytest.raises(RuntimeError):
-        with storage.StreamWriter(uri, dataclasses.replace(config, part_bytes=5 * 1024 * 1024)) as sink:
+        with StreamWriter(uri, dataclasses.replace(config, part_bytes=5 * 1024 * 1024)) as sink:
             sink.write(os.urandom(11 * 1024 * 1024))
             raise RuntimeError("the task died")
     assert not storage.exists(uri, config)

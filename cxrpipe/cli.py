@@ -20,7 +20,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
     """
 
     def _get_help_string(self, action):
-        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+        if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
 
@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=200, help="synthetic images")
     p.add_argument("--image-size", type=int, default=1024, help="side of the synthetic PNGs (NIH's is 1024)")
     p.set_defaults(handler=commands.demo)
+    from . import report_cli
+    report_cli.register(sub, [store], _Formatter)
     return parser
 
 

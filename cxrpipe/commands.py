@@ -244,12 +244,16 @@ def demo(args) -> int:
     run(demo_run_args(raw, dataset, args.master))
     print()
     code = verify(_namespace(uri=str(dataset), s3_endpoint=None))
+    from .report import write_report
+
+    report = write_report(str(dataset), out / "report", storage.StorageConfig())
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     for name, path in [("raw input", raw), ("dataset", dataset), ("JPEGs", dataset / "images"),
                        ("index", dataset / "index"), ("rejects", dataset / "rejects"),
                        ("TFRecords", dataset / "tfrecords"), ("manifest", dataset / "_MANIFEST.json")]:
         print(f"  {name + ':':<11} {path}")
     print(f"look at it: .venv/bin/cxrpipe inspect {dataset}")
+    print(f"report (open in a browser): {report}")
     return code
 
 

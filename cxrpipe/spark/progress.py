@@ -37,11 +37,12 @@ def _completed_fraction(tracker, group: str) -> float:
 
 
 @contextlib.contextmanager
-def progress_reporter(sc, group: str, total: int, unit: str, stream=sys.stderr):
+def progress_reporter(sc, group: str, total: int, unit: str, stream=None):
     """Print a progress line every few seconds while the body runs Spark jobs of ``group``.
 
     Tasks report when they finish, so units done are estimated from completed tasks.
     """
+    stream = stream or sys.stderr  # looked up now: the stream may be replaced after import
     stop = threading.Event()
     started = time.monotonic()
 

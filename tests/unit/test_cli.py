@@ -26,7 +26,8 @@ def test_help_lists_every_option_with_its_default(name):
         assert action.help, f"{name} {action.dest} has no help"
         for option in action.option_strings:
             assert option in text
-        if action.default not in (None, False, argparse.SUPPRESS) and action.option_strings:
+        shown = action.default is not None and action.default is not False and action.default != argparse.SUPPRESS
+        if shown and action.option_strings:
             assert f"(default: {action.default})" in text, f"{name} {action.option_strings[0]}"
 
 

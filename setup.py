@@ -22,9 +22,11 @@ EXTRAS = {
     # The trainer is the only TensorFlow importer; workers never need it.
     "train": ["tensorflow-cpu>=2.16"],
     "demo": ["pydicom-data>=1.0"],
+    # Packs the virtual environment EMR runs (spark-submit --archives env.tar.gz#environment).
+    "emr": ["venv-pack>=0.2.0", "boto3>=1.34"],
 }
 EXTRAS["test"] = sorted(
-    set(EXTRAS["spark"] + EXTRAS["aws"] + EXTRAS["train"] + EXTRAS["demo"])
+    set(EXTRAS["spark"] + EXTRAS["aws"] + EXTRAS["train"] + EXTRAS["demo"] + EXTRAS["emr"])
     # Pillow only makes a CMYK JPEG for the hostile-input tests; cxrpipe never imports it.
     | {"pytest>=8", "pytest-timeout>=2.3", "moto[server]>=5.0", "pillow>=10"}
 )

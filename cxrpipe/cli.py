@@ -109,7 +109,7 @@ def _shard_count_options() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import commands
+    from . import commands, emr_cli
 
     parser = _Parser(prog="cxrpipe", formatter_class=_Formatter,
                                      description="Chest radiographs to training data, at any scale.")
@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=200, help="synthetic images")
     p.add_argument("--image-size", type=int, default=1024, help="side of the synthetic PNGs (NIH's is 1024)")
     p.set_defaults(handler=commands.demo)
+    emr_cli.register(sub, [store])
     from . import report_cli
     report_cli.register(sub, [store], _Formatter)
     return parser

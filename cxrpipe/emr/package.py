@@ -1,0 +1,185 @@
+"""The artifacts a cluster runs: the project's wheel and a venv-pack archive of its environment.
+
+The archive is what Spark's Python package management documentation describes: a virtual
+environment with the wheel and its dependencies installed, packed by venv-pack, shipped with
+``--archives env.tar.gz#environment`` and run as ``./environment/bin/python``. venv-pack does not
+copy the interpreter: ``bin/python`` links to ``PYTHON_PREFIX/bin/python3.11``, so the nodes need
+Python 3.11 there (EMR 7.x: ``/usr/bin/python3.11``; ``emr/bootstrap.sh`` makes sure of it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UserError
+
+log = logging.getLogger(__name__)
+
+# What the cluster installs with the wheel; the same extras as docker/ and emr/bootstrap.sh.
+EXTRAS = "aws"
+PYTHON_VERSION = (3, 11)  # EMR 7.x's python3.11
+MACHINES = {"x86_64", "aarch64"}  # EMR's instance architectures (aarch64: Graviton)
+# Files a wheel build needs from the checkout (copied, so a stale build/ never leaks into it).
+SOURCES = ("setup.py", "README.md", "cxrpipe")
+WHEEL_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can hold
+
+
+@dataclass(frozen=True)
+class Package:
+    """A built wheel and, unless only the wheel was asked for, the packed environment."""
+
+    wheel: Path
+    archive: Path | None
+
+
+def wheel_command(python: str, source: Path, out_dir: Path, isolated: bool) -> list[str]:
+    """``pip wheel`` of the project alone (its dependencies are installed where it runs)."""
+    command = [python, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out_dir)]
+    return command + ([] if isolated else ["--no-build-isolation"]) + [str(source)]
+
+
+def env_commands(base_python: str, venv: Path, wheel: Path, archive: Path,
+                 pip_options: tuple[str, ...] = ()) -> tuple[list[list[str]], list[str]]:
+    """The commands that make the environment archive: (a venv and the wheel in it), then venv-pack.
+
+    ``relink_python`` runs between the two.
+    """
+    build = [
+        [base_python, "-m", "venv", str(venv)],
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-cache-dir", *pip_options,
+         f"{wheel}[{EXTRAS}]"],
+    ]
+    pack = [sys.executable, "-m", "venv_pack", "--prefix", str(venv), "--output", str(archive), "--force", "--quiet"]
+    return build, pack
+
+
+def relink_python(venv: Path, python_prefix: str) -> None:
+    """Point the venv's interpreter at ``PREFIX/bin/python3.11``, where the nodes have it.
+
+    venv-pack's own ``--python-prefix`` turns a ``python3.11`` link into ``python3.113.11``
+    (jcrist/venv-pack#14), so the links and ``pyvenv.cfg`` are rewritten here instead.
+    """
+    name = "python{}.{}".format(*PYTHON_VERSION)
+    target = f"{python_prefix.rstrip('/')}/bin/{name}"
+    bin_dir = venv / "bin"
+    for link in ("python", "python3", name):
+        (bin_dir / link).unlink(missing_ok=True)
+    (bin_dir / name).symlink_to(target)
+    (bin_dir / "python3").symlink_to(name)
+    (bin_dir / "python").symlink_to(name)
+    cfg = venv / "pyvenv.cfg"
+    lines = [_cfg_line(line, python_prefix.rstrip("/"), target) for line in cfg.read_text().splitlines()]
+    cfg.write_text("\n".join(lines) + "\n")
+
+
+def _cfg_line(line: str, prefix: str, target: str) -> str:
+    key = line.partition("=")[0].strip()
+    if key == "home":
+        return f"home = {prefix}/bin"
+    if key == "executable":
+        return f"executable = {target}"
+    return line
+
+
+def check_interpreter(facts: dict) -> None:
+    """Refuse an interpreter whose environment could not run on EMR 7.x nodes.
+
+    Args:
+        facts: ``{"version": [3, 11], "system": "Linux", "machine": "x86_64"}`` of the base Python.
+
+    Raises:
+        UserError: not Python 3.11, or not Linux on x86_64/aarch64 (the wheels would not load there).
+    """
+    if tuple(facts["version"]) != PYTHON_VERSION:
+        found = ".".join(map(str, facts["version"]))
+        raise UserError(f"the packed environment must be Python 3.11 like EMR 7's nodes, but --python is {found}: "
+                        "pass --python python3.11")
+    if facts["system"] != "Linux" or facts["machine"] not in MACHINES:
+        raise UserError(f"binary wheels packed on {facts['system']} {facts['machine']} will not load on EMR: "
+                        "pack on Linux x86_64 (aarch64 for Graviton instances), e.g. in an amazonlinux:2023 container")
+
+
+def _interpreter_facts(python: str) -> dict:
+    probe = "import json, platform, sys; print(json.dumps({'version': sys.version_info[:2], " \
+            "'system': platform.system(), 'machine': platform.machine()}))"
+    try:
+        out = subprocess.run([python, "-c", probe], check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise UserError(f"cannot run --python {python}: {exc}") from None
+    return json.loads(out)
+
+
+def _run(command: list[str], env: dict | None = None) -> None:
+    log.info("running %s", " ".join(command))
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise UserError(f"`{' '.join(command[:5])} ...` failed (exit {done.returncode}): " + " | ".join(tail))
+
+
+def build_wheel(root: Path, out_dir: Path) -> Path:
+    """Build the project's wheel from a clean copy of its sources into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    isolated = importlib.util.find_spec("setuptools") is None
+    with tempfile.TemporaryDirectory(prefix="cxrpipe-src-") as tmp:
+        source = Path(tmp) / "cxrpipe-src"
+        source.mkdir()
+        for name in SOURCES:
+            path = root / name
+            if path.is_dir():
+                shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            elif path.is_file():
+                shutil.copy2(path, source / name)
+        # Zip entries carry timestamps: fixing them makes the same sources give the same wheel bytes,
+        # so staging (named by content) reuses an upload instead of making a new prefix per build.
+        _run(wheel_command(sys.executable, source, out_dir, isolated), env={**os.environ, "SOURCE_DATE_EPOCH": WHEEL_EPOCH})
+    wheel = out_dir / wheel_name(root)
+    if not wheel.is_file():
+        raise UserError(f"pip built no {wheel.name} in {out_dir}")
+    return wheel
+
+
+def wheel_name(root: Path) -> str:
+    """The file name of the checkout's wheel (pure Python, any platform)."""
+    version = re.search(r'__version__ = "([^"]+)"', (root / "cxrpipe" / "__init__.py").read_text()).group(1)
+    return f"cxrpipe-{version}-py3-none-any.whl"
+
+
+def build_env(wheel: Path, out_dir: Path, base_python: str = "python3.11", python_prefix: str = "/usr",
+              pip_options: tuple[str, ...] = ()) -> Path:
+    """Pack a fresh venv holding ``wheel[aws]`` into ``out_dir/env.tar.gz``.
+
+    Raises:
+        UserError: venv-pack missing, an unsuitable interpreter, or a failed install.
+    """
+    if importlib.util.find_spec("venv_pack") is None:
+        raise UserError("venv-pack is not installed: pip install venv-pack (it packs the environment)")
+    check_interpreter(_interpreter_facts(base_python))
+    archive = out_dir / "env.tar.gz"
+    with tempfile.TemporaryDirectory(prefix="cxrpipe-env-") as tmp:
+        venv = Path(tmp) / "env"
+        build, pack = env_commands(base_python, venv, wheel, archive, pip_options)
+        for command in build:
+            _run(command)
+        relink_python(venv, python_prefix)
+        _run(pack)
+    return archive
+
+
+def package(root: Path, out_dir: Path, base_python: str = "python3.11", python_prefix: str = "/usr",
+            pip_options: tuple[str, ...] = (), wheel_only: bool = False) -> Package:
+    """The wheel and (unless ``wheel_only``) the environment archive, in ``out_dir``."""
+    wheel = build_wheel(root, out_dir)
+    if wheel_only:
+        return Package(wheel, None)
+    return Package(wheel, build_env(wheel, out_dir, base_python, python_prefix, pip_options))

@@ -1,0 +1,123 @@
+"""The `cxrpipe emr` command line: package, submit, status, policy. Handlers: cxrpipe.emr.commands."""
+
+from __future__ import annotations
+
+import argparse
+
+EXAMPLE = """examples:
+  cxrpipe emr package --out dist
+  cxrpipe emr submit --staging s3://BUCKET/cxrpipe-staging --env-archive dist/env.tar.gz --create --wait \\
+      -- run --dataset nih --index s3://BUCKET/nih/Data_Entry_2017.csv --images s3://BUCKET/nih/images \\
+         --output s3://BUCKET/nih-299
+  cxrpipe emr status --cluster-id j-XXXXXXXXXXXXX
+"""
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Every option's default in --help, and descriptions kept as written."""
+
+
+def register(subparsers, parents: list[argparse.ArgumentParser]) -> None:
+    """Add `cxrpipe emr` and its subcommands to the main parser's ``subparsers``."""
+    emr = subparsers.add_parser("emr", formatter_class=_Formatter, epilog=EXAMPLE,
+                                help="run preprocess/shards/run on Amazon EMR (or EMR Serverless)")
+    sub = emr.add_subparsers(dest="emr_command", required=True, metavar="EMR_COMMAND",
+                             help="package, submit, status or policy (each has --help)")
+    _package(sub, parents)
+    _submit(sub, parents)
+    _status(sub, parents)
+    _policy(sub, parents)
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--region", default=None, help="AWS region; unset: AWS_DEFAULT_REGION or the AWS config")
+    return p
+
+
+def _project() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--project-dir", default=None, metavar="DIR",
+                   help="the cxrpipe checkout with emr/, jobs/, setup.py; unset: the one cxrpipe runs from")
+    return p
+
+
+def _package(sub, parents) -> None:
+    from .emr import commands
+
+    p = sub.add_parser("package", parents=[_project(), *parents], formatter_class=_Formatter,
+                       help="build the wheel and the venv-pack archive of its environment")
+    p.add_argument("--out", default="dist", metavar="DIR", help="where to write the wheel and env.tar.gz")
+    p.add_argument("--python", default="python3.11",
+                   help="the Python 3.11 the environment is made with (Linux, the nodes' architecture)")
+    p.add_argument("--python-prefix", default="/usr",
+                   help="where the nodes' python3.11 lives: bin/python in the archive links to PREFIX/bin/python3.11")
+    p.add_argument("--pip-option", action="append", default=[], metavar="OPT",
+                   help="an extra option for pip install in the environment (repeatable), e.g. --index-url=URL")
+    p.add_argument("--wheel-only", action="store_true", help="only the wheel (bootstrap.sh or image installs)")
+    p.set_defaults(handler=commands.package)
+
+
+def _submit(sub, parents) -> None:
+    from .emr import commands
+
+    p = sub.add_parser("submit", parents=[_common(), _project(), *parents], formatter_class=_Formatter,
+                       epilog=EXAMPLE, help="stage the artifacts and run a cxrpipe job on EMR")
+    target = p.add_argument_group("where to run (one of)")
+    target.add_argument("--cluster-id", default=None, help="a running cluster (j-...): add a step")
+    target.add_argument("--create", action="store_true", help="create a cluster from emr/cluster.json for this job")
+    target.add_argument("--serverless-app", default=None, metavar="APP_ID", help="an EMR Serverless application")
+    p.add_argument("--staging", required=True, metavar="S3_URI",
+                   help="prefix for the uploaded artifacts (and, for --create/serverless, the logs)")
+    env = p.add_mutually_exclusive_group()
+    env.add_argument("--env-archive", default=None, metavar="PATH",
+                     help="a packed environment from `cxrpipe emr package`; unset: pack one now (minutes)")
+    env.add_argument("--no-archive", action="store_true",
+                     help="the nodes (bootstrap.sh WHEEL) or the serverless image already have cxrpipe")
+    p.add_argument("--execution-role", default=None, metavar="ARN", help="EMR Serverless: the job's IAM role")
+    p.add_argument("--wait", action="store_true", help="wait for the job and exit 1 if it fails")
+    p.add_argument("--poll-seconds", type=float, default=30.0, help="seconds between state checks with --wait")
+    p.add_argument("--dry-run", action="store_true", help="print the requests; upload and submit nothing")
+    _cluster_options(p)
+    p.add_argument("job", nargs="*", metavar="-- COMMAND ARGS",
+                   help="the cxrpipe job exactly as run locally, e.g. -- run --dataset nih ...")
+    p.set_defaults(handler=commands.submit)
+
+
+def _cluster_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("--create: changes to emr/cluster.json (None: the template's value)")
+    g.add_argument("--name", default=None, help="cluster name")
+    g.add_argument("--release", default=None, help="EMR release label, e.g. emr-7.5.0")
+    g.add_argument("--primary-type", default=None, help="primary node instance type")
+    g.add_argument("--core-type", default=None, help="core node instance type")
+    g.add_argument("--core-count", type=int, default=None, help="number of core nodes")
+    g.add_argument("--subnet", default=None, help="EC2 subnet id")
+    g.add_argument("--key-name", default=None, help="EC2 key pair for SSH")
+    g.add_argument("--service-role", default=None, help="EMR service role (template: EMR_DefaultRole)")
+    g.add_argument("--instance-profile", default=None,
+                   help="EC2 instance profile the jobs run as (template: EMR_EC2_DefaultRole)")
+    g.add_argument("--keep-alive", action="store_true", help="keep the cluster after the job (idle timeout 1 h)")
+
+
+def _status(sub, parents) -> None:
+    from .emr import commands
+
+    p = sub.add_parser("status", parents=[_common(), *parents], formatter_class=_Formatter,
+                       help="state and log locations of a step or a serverless job run")
+    p.add_argument("--cluster-id", default=None, help="the cluster (j-...) the step ran on")
+    p.add_argument("--step-id", default=None, help="unset: the cluster's latest step")
+    p.add_argument("--serverless-app", default=None, metavar="APP_ID", help="the EMR Serverless application")
+    p.add_argument("--job-run", default=None, metavar="JOB_RUN_ID", help="the job run on that application")
+    p.add_argument("--wait", action="store_true", help="wait until it ends; exit 1 if it failed")
+    p.add_argument("--poll-seconds", type=float, default=30.0, help="seconds between state checks with --wait")
+    p.set_defaults(handler=commands.status)
+
+
+def _policy(sub, parents) -> None:
+    from .emr import commands
+
+    p = sub.add_parser("policy", parents=parents, formatter_class=_Formatter,
+                       help="print the least-privilege IAM policy a job needs (for its instance or execution role)")
+    p.add_argument("--staging", default=None, metavar="S3_URI", help="also read the staged artifacts, write logs")
+    p.add_argument("job", nargs="*", metavar="-- COMMAND ARGS", help="the cxrpipe job, as for submit")
+    p.set_defaults(handler=commands.policy)

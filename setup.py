@@ -20,7 +20,8 @@ EXTRAS = {
     "spark": ["pyspark>=3.5,<3.6"],
     "aws": ["boto3>=1.34"],
     # The trainer is the only TensorFlow importer; workers never need it.
-    "train": ["tensorflow-cpu>=2.16"],
+    # tensorflow-cpu does not bring TensorBoard, whose callback writes the training logs.
+    "train": ["tensorflow-cpu>=2.16", "tensorboard>=2.16"],
     "demo": ["pydicom-data>=1.0"],
     # Packs the virtual environment EMR runs (spark-submit --archives env.tar.gz#environment).
     "emr": ["venv-pack>=0.2.0", "boto3>=1.34"],

@@ -165,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     emr_cli.register(sub, [store])
     from . import report_cli
     report_cli.register(sub, [store], _Formatter)
+    from .train import cli as train_cli  # imports no TensorFlow until `train`/`evaluate` runs
+    train_cli.register(sub, [store], _Formatter)
     return parser
 
 

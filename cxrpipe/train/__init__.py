@@ -1,0 +1,11 @@
+"""The downstream trainer: the only part of cxrpipe that imports TensorFlow.
+
+It reads a shard dataset through its manifest (never a listing) and trains one convolutional
+autoencoder per class, then the classifier (a backbone's pooled features together with the
+autoencoders' reconstruction errors, into a sigmoid head), and evaluates it per class.
+
+Modules: ``sources`` (what to read, from the manifest; no TensorFlow), ``data`` (tf.data),
+``models``, ``losses``, ``loop`` (the training stages), ``evaluate``, ``metrics`` (pure numpy)
+and ``cli`` (the `cxrpipe train` and `cxrpipe evaluate` flags; imports TensorFlow only when a
+command runs). Importing this package imports nothing heavy.
+"""

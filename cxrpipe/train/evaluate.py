@@ -1,0 +1,96 @@
+"""`cxrpipe evaluate`: score a trained classifier on the test split, per class.
+
+Thresholds for the target recall are chosen on the validation split (screening wants few
+missed findings) and applied to the test split; the report goes to OUT/metrics.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cxrpipe import storage
+from cxrpipe.errors import UserError
+from cxrpipe.train import data, metrics, models, sources
+from cxrpipe.train.loop import read_config
+
+METRICS_FILE = "metrics.json"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What `cxrpipe evaluate` reads; ``dataset`` None means the one the model trained on."""
+
+    out: Path
+    dataset: str | None = None
+    storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
+    split: str = sources.TEST
+    threshold_split: str | None = sources.VAL
+    target_recall: float = 0.9
+    batch_size: int = 32
+    verbose: int = 1
+
+
+def evaluate(s: EvalSettings) -> dict:
+    """Score the classifier in ``s.out``; write and return the report (see ``metrics``).
+
+    Raises:
+        UserError: no trained classifier in ``s.out``, a dataset without the split or
+            without the model's classes, or a target recall outside (0, 1].
+    """
+    if not 0.0 < s.target_recall <= 1.0:
+        raise UserError(f"--target-recall must be in (0, 1], got {s.target_recall}")
+    config = read_config(s.out)
+    source = data.open_source(s.dataset or config["dataset"], s.storage)
+    classes = tuple(config["classes"])
+    stream = _stream(source, classes, config["image_size"], s.batch_size)
+    model = models.load_model(Path(s.out) / config["model"])
+    test = predict(model, source, s.split, stream, s.verbose)
+    tuning = _tuning_scores(model, source, stream, s)
+    report = metrics.evaluation_report(classes, test, tuning, s.target_recall)
+    report.update(dataset=source.root, model=str(Path(s.out) / config["model"]),
+                  split=s.split, threshold_split=s.threshold_split if tuning else None)
+    (Path(s.out) / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def _stream(source: data.Source, classes, image_size: int, batch_size: int) -> data.Stream:
+    try:
+        index = sources.class_index(source.manifest, classes)
+    except ValueError as exc:
+        raise UserError(f"{source.root} cannot score this model: {exc}") from None
+    return data.Stream(image_size, batch_size, index,
+                       mask_uncertain=sources.uncertain_policy(source.manifest) == "ignore")
+
+
+def _tuning_scores(model, source: data.Source, stream: data.Stream, s: EvalSettings):
+    """(labels, scores) of the threshold split, or None when there is none."""
+    if not s.threshold_split:
+        return None
+    if not sources.shard_paths(source.manifest, s.threshold_split):
+        log.warning("no %s split: no threshold for the target recall", s.threshold_split)
+        return None
+    return predict(model, source, s.threshold_split, stream, s.verbose)
+
+
+def predict(model: keras.Model, source: data.Source, split: str, stream: data.Stream,
+            verbose: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) of every primary record of ``split``, each of shape (cases, classes)."""
+    dataset = data.classifier_dataset(source, split, stream, training=False)
+    total = sources.steps(sources.primary_count(source.manifest, split), stream.batch_size)
+    bar = keras.utils.Progbar(total, verbose=verbose, unit_name="batch") if verbose else None
+    score = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    labels, scores = [], []
+    for images, batch_labels in dataset:
+        labels.append(batch_labels.numpy())
+        scores.append(score(images).numpy())
+        if bar is not None:
+            bar.add(1)
+    return np.concatenate(labels), np.concatenate(scores).astype(np.float64)

@@ -1,0 +1,280 @@
+"""The training stages, `cxrpipe train autoencoders` and `cxrpipe train classifier`.
+
+What a run leaves in its output folder OUT (local):
+
+    OUT/autoencoders/{class}.keras   one autoencoder per class (spaces in names become _)
+    OUT/classifier.keras             the combined model, with its optimizer state
+    OUT/train_config.json            what `cxrpipe evaluate` needs: dataset, classes, sizes
+    OUT/checkpoints/{stage}/         weights, optimizer state and epoch after every epoch
+    OUT/checkpoints/{stage}.json     the settings those checkpoints belong to
+    OUT/logs/{stage}/                TensorBoard (`tensorboard --logdir OUT/logs`)
+
+A stage run again with the same OUT resumes after its last finished epoch; ``--epochs`` is
+the total, so a finished stage re-run with a larger ``--epochs`` trains only the new epochs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from cxrpipe import __version__, labels, storage
+from cxrpipe.errors import UserError
+from cxrpipe.train import data, models, sources
+from cxrpipe.train.losses import MaskedAUC, WeightedBinaryCrossentropy
+
+log = logging.getLogger(__name__)
+
+CLASSIFIER_FILE = "classifier.keras"
+CONFIG_FILE = "train_config.json"
+# The settings each stage's checkpoints depend on: resuming under others is refused.
+_COMMON = ("dataset", "image_size", "batch_size", "learning_rate", "mixed_precision", "seed",
+           "shuffle_buffer")
+AUTOENCODER_SETTINGS = _COMMON + ("ae_size",)
+CLASSIFIER_SETTINGS = _COMMON + ("backbone", "weights", "autoencoders", "dropout")
+STRATEGIES = {"none": tf.distribute.get_strategy, "mirrored": tf.distribute.MirroredStrategy}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a training stage needs; the CLI fills it from the flags (same names)."""
+
+    dataset: str
+    out: Path
+    storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
+    classes: str | None = None
+    image_size: int = 299
+    ae_size: int = 64
+    batch_size: int = 32
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    mixed_precision: bool = False
+    distribute: str = "none"
+    seed: int = 0
+    shuffle_buffer: int = 1024
+    restart: bool = False
+    verbose: int = 1
+    backbone: str = "inception_resnet_v2"
+    weights: str | None = None
+    autoencoders: bool = True
+    dropout: float = 0.2
+
+
+@dataclass
+class StageResult:
+    """A trained model, where it was saved, and the epochs this run trained (0-based)."""
+
+    model: keras.Model
+    path: Path
+    epochs: list[int]
+    history: dict
+
+
+def train_autoencoders(s: Settings, announce=log.info) -> dict[str, StageResult]:
+    """Train one autoencoder per class on its training partition; save each.
+
+    ``announce`` receives one line before each class's training (the CLI prints it).
+
+    Raises:
+        UserError: bad settings, an unknown class, or a class without training shards.
+    """
+    source = data.open_source(s.dataset, s.storage)
+    classes = _classes(source, s)
+    keras.utils.set_random_seed(s.seed)
+    return {name: _train_autoencoder(s, source, name, announce) for name in classes}
+
+
+def _train_autoencoder(s: Settings, source: data.Source, name: str, announce) -> StageResult:
+    manifest, slug = source.manifest, labels.class_dirname(name)
+    stream = _stream(s, source, ())
+    train = data.autoencoder_dataset(source, sources.TRAIN, name, stream, s.ae_size, training=True)
+    steps = s.steps_per_epoch or sources.steps(
+        sources.record_count(manifest, sources.TRAIN, name), s.batch_size)
+    val = (data.autoencoder_dataset(source, sources.VAL, name, stream, s.ae_size, training=False)
+           if sources.record_count(manifest, sources.VAL, name) else None)
+    announce(f"autoencoder {name}: epochs {s.epochs} x {steps} steps x batch {s.batch_size}")
+    fingerprint = {**_fingerprint(s, AUTOENCODER_SETTINGS), "class": name}
+    model, history = _fit(s, f"autoencoder-{slug}", fingerprint,
+                          lambda: models.build_autoencoder(s.ae_size, name=f"autoencoder_{slug}"),
+                          "mse", [], train, steps, val)
+    path = autoencoder_path(s.out, name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    return StageResult(model, path, history.epoch, history.history)
+
+
+def autoencoder_path(out: Path, name: str) -> Path:
+    return Path(out) / "autoencoders" / f"{labels.class_dirname(name)}.keras"
+
+
+def train_classifier(s: Settings, announce=log.info) -> StageResult:
+    """Train the combined classifier with the N/N_l-weighted loss; save it and its config.
+
+    ``announce`` receives a line on what is trained (the CLI prints it).
+
+    Raises:
+        UserError: bad settings, an unknown class, missing autoencoders (train them first or
+            pass ``autoencoders=False``), or weights that cannot be used.
+    """
+    source = data.open_source(s.dataset, s.storage)
+    manifest, classes = source.manifest, _classes(source, s)
+    ae_paths = _autoencoder_paths(s, classes)
+    keras.utils.set_random_seed(s.seed)
+    train, steps, val = _classifier_inputs(s, source, classes)
+    loss = WeightedBinaryCrossentropy(sources.positive_weights(manifest, classes))
+    announce(f"classifier: {s.backbone} at {s.image_size} px, {len(ae_paths)} autoencoders, "
+             f"epochs {s.epochs} x {steps} steps x batch {s.batch_size}; positive weights N/N_l: "
+             + ", ".join(f"{c} {w:g}" for c, w in zip(classes, loss.positive_weights)))
+
+    def build() -> keras.Model:
+        backbone = models.build_backbone(s.backbone, s.image_size, s.weights)
+        autoencoders = [models.load_model(p) for p in ae_paths]
+        return models.build_classifier(backbone, autoencoders, len(classes), s.image_size, s.dropout)
+
+    auc = MaskedAUC(multi_label=True, num_labels=len(classes), name="auc")
+    fingerprint = {**_fingerprint(s, CLASSIFIER_SETTINGS), "classes": list(classes)}
+    model, history = _fit(s, "classifier", fingerprint, build, loss, [auc],
+                          train, steps, val)
+    path = Path(s.out) / CLASSIFIER_FILE
+    model.save(path)
+    _write_config(s, classes, ae_paths)
+    return StageResult(model, path, history.epoch, history.history)
+
+
+def _classifier_inputs(s: Settings, source: data.Source, classes):
+    """The training stream, its steps per epoch, and the validation pass (None without one)."""
+    manifest, stream = source.manifest, _stream(s, source, classes)
+    train = data.classifier_dataset(source, sources.TRAIN, stream, training=True)
+    steps = s.steps_per_epoch or sources.steps(sources.primary_count(manifest, sources.TRAIN), s.batch_size)
+    val = (data.classifier_dataset(source, sources.VAL, stream, training=False)
+           if sources.shard_paths(manifest, sources.VAL) else None)
+    return train, steps, val
+
+
+def _autoencoder_paths(s: Settings, classes) -> list[Path]:
+    if not s.autoencoders:
+        return []
+    paths = [autoencoder_path(s.out, c) for c in classes]
+    missing = [c for c, p in zip(classes, paths) if not p.is_file()]
+    if missing:
+        raise UserError(f"no autoencoder for {', '.join(missing)} under {Path(s.out) / 'autoencoders'}: "
+                        f"run `cxrpipe train autoencoders` with the same --out first, "
+                        f"or pass --no-autoencoders")
+    return paths
+
+
+def _write_config(s: Settings, classes, ae_paths) -> None:
+    config = {"dataset": s.dataset, "classes": list(classes), "image_size": s.image_size,
+              "backbone": s.backbone, "weights": s.weights, "model": CLASSIFIER_FILE,
+              "autoencoders": [str(p.relative_to(s.out)) for p in ae_paths],
+              "mixed_precision": s.mixed_precision, "code_version": __version__}
+    (Path(s.out) / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+
+
+def read_config(out: Path) -> dict:
+    """The config a finished `train classifier` left in ``out``.
+
+    Raises:
+        UserError: there is none.
+    """
+    path = Path(out) / CONFIG_FILE
+    if not path.is_file():
+        raise UserError(f"no {CONFIG_FILE} in {out}: run `cxrpipe train classifier --out {out}` first")
+    return json.loads(path.read_text())
+
+
+def _classes(source: data.Source, s: Settings) -> tuple[str, ...]:
+    try:
+        return sources.select_classes(source.manifest, s.classes)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _stream(s: Settings, source: data.Source, classes) -> data.Stream:
+    return data.Stream(
+        image_size=s.image_size, batch_size=s.batch_size,
+        class_index=sources.class_index(source.manifest, classes),
+        mask_uncertain=sources.uncertain_policy(source.manifest) == "ignore",
+        seed=s.seed, shuffle_buffer=s.shuffle_buffer)
+
+
+def _fit(s: Settings, stage: str, fingerprint: dict, build, loss, metrics, train, steps, val):
+    """Build and compile under the strategy and precision asked for, then fit with
+    checkpoints (resumed when present), TensorBoard logs and a progress bar."""
+    backup = Path(s.out) / "checkpoints" / stage
+    _guard_resume(backup, fingerprint, s.restart)
+    strategy = make_strategy(s.distribute)
+    with precision(s.mixed_precision), strategy.scope():
+        model = build()
+        model.compile(optimizer=keras.optimizers.Adam(s.learning_rate), loss=loss, metrics=metrics)
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
+                 *_tensorboard(Path(s.out) / "logs" / stage)]
+    history = model.fit(train, epochs=s.epochs, steps_per_epoch=steps, validation_data=val,
+                        callbacks=callbacks, verbose=s.verbose, shuffle=False)
+    return model, history
+
+
+def _tensorboard(logs: Path) -> list:
+    """The TensorBoard callback, or none (with a warning) where TensorBoard is not installed:
+    tf.summary needs it, and a missing log viewer should not stop a training run."""
+    if importlib.util.find_spec("tensorboard") is None:
+        log.warning("TensorBoard is not installed: no logs in %s (pip install 'cxrpipe[train]')", logs)
+        return []
+    return [keras.callbacks.TensorBoard(str(logs), write_graph=False, profile_batch=0)]
+
+
+def _fingerprint(s: Settings, names: tuple[str, ...]) -> dict:
+    """The settings a stage's checkpoint depends on (not the epochs, progress or strategy)."""
+    return {name: getattr(s, name) for name in names}
+
+
+def _guard_resume(backup: Path, fingerprint: dict, restart: bool) -> None:
+    """Drop the stage's checkpoints when asked; refuse to resume them under other settings."""
+    record = backup.with_suffix(".json")
+    if restart:
+        shutil.rmtree(backup, ignore_errors=True)
+        record.unlink(missing_ok=True)
+    if backup.exists() and record.is_file():
+        saved = json.loads(record.read_text())
+        changed = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+        if changed:
+            raise UserError(f"the checkpoints in {backup} were made with other settings "
+                            f"({', '.join(changed)}): pass --restart or another --out")
+        log.warning("resuming from the checkpoint in %s", backup)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """A ``tf.distribute`` strategy by name: ``none`` (the default strategy) or ``mirrored``
+    (every visible GPU of this machine, batches split between them).
+
+    Raises:
+        UserError: an unknown name.
+    """
+    if name not in STRATEGIES:
+        raise UserError(f"--distribute: expected one of {', '.join(STRATEGIES)}, got {name!r}")
+    return STRATEGIES[name]()
+
+
+@contextlib.contextmanager
+def precision(mixed: bool):
+    """Build models under ``mixed_float16`` (float16 compute, float32 variables) or float32.
+
+    Keras keeps the policy per layer, so the global one is restored on leaving.
+    """
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

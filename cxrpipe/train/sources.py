@@ -1,0 +1,123 @@
+"""What the trainer reads, decided from a dataset's manifest alone. Pure: no TensorFlow.
+
+The manifest lists every shard (``tfrecords/{split}/{class}/...``) with its split, partition
+and record count, the class list in order, the counts and the class weights N/N_l; the
+trainer never lists a folder or a bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from cxrpipe import labels
+
+log = logging.getLogger(__name__)
+
+SHARD_PREFIX = "tfrecords/"
+TRAIN, VAL, TEST = "train", "val", "test"
+
+
+def shard_entries(manifest: dict, split: str, partition: str | None = None) -> list[dict]:
+    """The manifest's entries of the non-empty shards of ``split`` (of one partition if given).
+
+    Args:
+        manifest: a dataset manifest (``cxrpipe.verify.load_manifest``).
+        split: ``train``, ``val`` or ``test``.
+        partition: a class name as the manifest spells it, or None for every partition.
+
+    Returns:
+        The entries, sorted by path so that runs repeat.
+    """
+    return sorted((f for f in manifest["files"]
+                   if f["path"].startswith(SHARD_PREFIX) and f.get("split") == split
+                   and f.get("records", 0) > 0
+                   and (partition is None or f.get("partition") == partition)),
+                  key=lambda f: f["path"])
+
+
+def shard_paths(manifest: dict, split: str, partition: str | None = None) -> list[str]:
+    """Relative paths of the non-empty shards of ``split`` (see ``shard_entries``)."""
+    return [f["path"] for f in shard_entries(manifest, split, partition)]
+
+
+def record_count(manifest: dict, split: str, partition: str | None = None) -> int:
+    """Records in the shards of ``split`` (one partition's, or all copies in every partition)."""
+    return sum(f["records"] for f in shard_entries(manifest, split, partition))
+
+
+def has_shards(manifest: dict) -> bool:
+    return any(f["path"].startswith(SHARD_PREFIX) for f in manifest["files"])
+
+
+def primary_count(manifest: dict, split: str) -> int:
+    """Records marked primary in ``split``: each image once per version (original and flips).
+
+    Every image of a split carries the same versions, so this is the split's image count
+    times the number of augmentations its shards hold.
+    """
+    counts = manifest.get("shard_counts") or manifest.get("counts") or {}
+    augmentations = {aug for per_aug in counts.get(split, {}).values()
+                     for aug, n in per_aug.items() if n}
+    return manifest.get("images", {}).get(split, 0) * len(augmentations)
+
+
+def select_classes(manifest: dict, text: str | None = None) -> tuple[str, ...]:
+    """The classes to train, as the manifest spells them, in its order.
+
+    Args:
+        manifest: a dataset manifest.
+        text: a ``--classes`` comma list (``No_Finding`` or ``No Finding``, any case); None
+            means every class that has training shards (so a class filter at shard time
+            carries over to the trainer).
+
+    Raises:
+        ValueError: an unknown class, or no class with training shards.
+    """
+    classes = tuple(manifest["classes"])
+    if text:
+        return labels.parse_classes(text, classes)
+    present = {f.get("partition") for f in shard_entries(manifest, TRAIN)}
+    chosen = tuple(c for c in classes if c in present)
+    if not chosen:
+        raise ValueError("the dataset has no training shards: make them with "
+                         "`cxrpipe shards` or `cxrpipe run`")
+    return chosen
+
+
+def class_index(manifest: dict, classes) -> tuple[int, ...]:
+    """Positions of ``classes`` in the manifest's class list (the order of the multi-hot)."""
+    order = {name: i for i, name in enumerate(manifest["classes"])}
+    missing = [c for c in classes if c not in order]
+    if missing:
+        raise ValueError(f"classes {missing} are not in this dataset; it has "
+                         f"{', '.join(manifest['classes'])}")
+    return tuple(order[c] for c in classes)
+
+
+def positive_weights(manifest: dict, classes, split: str = TRAIN) -> tuple[float, ...]:
+    """The manifest's class weights N/N_l of ``split`` for ``classes``.
+
+    A class without positives in the split has no weight in the manifest (N_l = 0); its
+    positive term never occurs in the loss, so it gets 1.0 and a warning.
+    """
+    per_class = manifest.get("class_weights", {}).get(split, {})
+    weights = []
+    for name in classes:
+        weight = per_class.get(name)
+        if weight is None:
+            log.warning("class %r has no positive image in the %s split: weight 1.0", name, split)
+        weights.append(float(weight) if weight is not None else 1.0)
+    return tuple(weights)
+
+
+def uncertain_policy(manifest: dict) -> str:
+    """The dataset's ``--uncertain`` policy (``ignore``: the loss skips uncertain labels)."""
+    parameters = manifest.get("parameters", {})
+    source = parameters.get("preprocess", parameters)
+    return source.get("uncertain", "zeros")
+
+
+def steps(count: int, batch_size: int) -> int:
+    """Batches in one pass over ``count`` records (at least one)."""
+    return max(1, math.ceil(count / batch_size))

@@ -32,6 +32,8 @@ from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36
 TICKS = os.sysconf("SC_CLK_TCK")
+# Long-lived children (an S3 server) that a measured command's tree neither includes nor waits for.
+OUTSIDE: set[int] = set()
 
 
 def become_subreaper() -> None:
@@ -49,6 +51,20 @@ def _stat(pid: str) -> tuple[int, str, float] | None:
     return int(fields[1]), fields[19], (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def _outside(pid: int, parents: dict) -> bool:
+    while pid in parents:
+        if pid in OUTSIDE:
+            return True
+        pid = parents[pid]
+    return False
+
+
+def _measured_children() -> bool:
+    me = os.getpid()
+    return any(st[0] == me and int(pid) not in OUTSIDE
+               for pid in os.listdir("/proc") if pid.isdigit() and (st := _stat(pid)))
+
+
 def tree_cpu(seen: dict) -> None:
     """Record the CPU seconds so far of every descendant of this process into ``seen``."""
     stats = {pid: st for pid in os.listdir("/proc") if pid.isdigit() and (st := _stat(pid))}
@@ -57,15 +73,20 @@ def tree_cpu(seen: dict) -> None:
         p = int(pid)
         while p in parents and p != me:
             p = parents[p]
-        if p == me and int(pid) != me:
+        if p == me and int(pid) != me and not _outside(int(pid), parents):
             seen[(pid, start)] = cpu
 
 
 def cxrpipe(*args: str) -> tuple[float, float, str]:
     """Run one `cxrpipe` command in a fresh process tree; returns its wall and CPU seconds and its output."""
+    return tree_run([sys.executable, "-m", "cxrpipe.cli", *args])
+
+
+def tree_run(cmd: list[str]) -> tuple[float, float, str]:
+    """Run a command in a fresh process tree; returns its wall and CPU seconds and its output."""
     seen: dict = {}
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "cxrpipe.cli", *args], stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYSPARK_PYTHON": sys.executable})
     output = threading.Thread(target=lambda: setattr(proc, "captured", proc.communicate()))
     output.start()
@@ -77,6 +98,8 @@ def cxrpipe(*args: str) -> tuple[float, float, str]:
         tree_cpu(seen)
         try:
             if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                if not _measured_children():
+                    break
                 time.sleep(0.1)
         except ChildProcessError:
             break

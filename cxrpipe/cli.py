@@ -80,6 +80,12 @@ def _preprocess_options() -> argparse.ArgumentParser:
     p.add_argument("--flips", default="h,v,hv", help="any of h, v, hv, or none")
     p.add_argument("--augment-splits", default="train", help="splits that get the flips")
     p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of the outputs (1-100)")
+    p.add_argument("--resize", default="exact", choices=["exact", "fast"],
+                   help="exact: one area resize (the reference); fast: an integer area shrink "
+                        "first, about twice as fast, pixels slightly different (docs/performance.md)")
+    p.add_argument("--reduced-decode", action="store_true",
+                   help="decode large JPEGs at 1/2, 1/4 or 1/8 scale (never below --size): much "
+                        "faster, pixels differ more (docs/performance.md); off by default")
     p.add_argument("--max-pixels", type=int, default=50_000_000,
                    help="larger images (by their header) are rejected before decoding")
     p.add_argument("--max-reject-fraction", type=float, default=0.01,

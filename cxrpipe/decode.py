@@ -62,6 +62,15 @@ def probe(data: bytes) -> tuple[str, int, int]:
 def decode_gray8(data: bytes, max_pixels: int) -> np.ndarray:
     """Decode an image to 8-bit gray after checking its declared size against a limit.
 
+    The same as ``decode_with_header(data, max_pixels)[3]``; see there.
+    """
+    return decode_with_header(data, max_pixels)[3]
+
+
+def decode_with_header(data: bytes, max_pixels: int,
+                       reduce_to: int | None = None) -> tuple[str, int, int, np.ndarray]:
+    """Decode an image to 8-bit gray after checking its declared size against a limit.
+
     16-bit images are scaled linearly from their own min-max to 0..255; colour is
     converted with OpenCV's BGR→gray weights; alpha is ignored. DICOM goes through its
     modality LUT and VOI LUT/window, MONOCHROME1 is inverted, and only the first frame
@@ -70,9 +79,14 @@ def decode_gray8(data: bytes, max_pixels: int) -> np.ndarray:
     Args:
         data: the whole file's bytes.
         max_pixels: the largest width × height accepted.
+        reduce_to: if given, a JPEG may be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's
+            DCT scaling, several times faster than a full decode) as long as both decoded
+            sides stay at least this many pixels. Pixels then differ from a full decode
+            followed by an area resize; PNG and DICOM are always decoded in full.
 
     Returns:
-        A 2-D uint8 array of shape (height, width).
+        ``(format, width, height, gray)``: the header's format and size, and a 2-D uint8
+        array of shape (height, width), or the reduced shape when reduce_to allowed one.
 
     Raises:
         ImageRejected: any reason from ``probe``, and ``too_many_pixels``, ``truncated``,
@@ -87,13 +101,27 @@ def decode_gray8(data: bytes, max_pixels: int) -> np.ndarray:
             "too_many_pixels",
             f"header declares {width}x{height} = {width * height:,} pixels; "
             f"the limit is {max_pixels:,}")
-    gray = _DECODERS[fmt](data)
-    if gray.shape != (height, width):
+    scale = _jpeg_scale(width, height, reduce_to) if fmt == "jpeg" and reduce_to else 1
+    gray = _decode_jpeg(data, scale) if scale > 1 else _DECODERS[fmt](data)
+    expected = (-(-height // scale), -(-width // scale))  # libjpeg rounds scaled sides up
+    if gray.shape != expected:
         # The size check above is only a guard if the pixels are the size the header says.
         raise ImageRejected(
             "undecodable",
-            f"decoded {gray.shape[1]}x{gray.shape[0]} but the header declares {width}x{height}")
-    return gray
+            f"decoded {gray.shape[1]}x{gray.shape[0]} but the header declares {width}x{height}"
+            + (f" (1/{scale} scale)" if scale > 1 else ""))
+    return fmt, width, height, gray
+
+
+# OpenCV's reduced gray reads, by libjpeg scale denominator.
+_REDUCED_GRAY = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
+
+def _jpeg_scale(width: int, height: int, reduce_to: int) -> int:
+    """The largest libjpeg scale denominator keeping both sides >= reduce_to (1 if none)."""
+    fits = [k for k in _REDUCED_GRAY if min(-(-width // k), -(-height // k)) >= reduce_to]
+    return max(fits, default=1)
 
 
 def _sniff(data: bytes) -> str:
@@ -197,17 +225,20 @@ def _decode_png(data: bytes) -> np.ndarray:
     return _imdecode_gray8(data, "PNG")
 
 
-def _decode_jpeg(data: bytes) -> np.ndarray:
+def _decode_jpeg(data: bytes, scale: int = 1) -> np.ndarray:
     _check_jpeg_complete(data)
-    return _imdecode_gray8(data, "JPEG")
+    if scale == 1:
+        return _imdecode_gray8(data, "JPEG")
+    # As in the full read, EXIF orientation stays unapplied so the shape follows the header.
+    return _imdecode_gray8(data, "JPEG", _REDUCED_GRAY[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
 
 
-def _imdecode_gray8(data: bytes, fmt: str) -> np.ndarray:
+def _imdecode_gray8(data: bytes, fmt: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     # IMREAD_UNCHANGED keeps 16 bits and alpha so that the conversion below is ours and
     # explicit. It also leaves EXIF orientation unapplied, so pixels match the header size.
     # OpenCV turns CMYK JPEGs (Adobe-inverted included) into 3-channel BGR itself.
     try:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     except cv2.error as err:
         raise ImageRejected("undecodable", f"OpenCV could not decode the {fmt}: {err}") from err
     if img is None:

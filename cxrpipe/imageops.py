@@ -15,10 +15,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from cxrpipe.decode import decode_gray8, probe
+from cxrpipe.decode import decode_gray8, decode_with_header, probe
 
 __all__ = [
-    "AUGMENTATIONS", "CLAHE_AT", "FLIPS", "RenderParams", "Rendered", "clahe",
+    "AUGMENTATIONS", "CLAHE_AT", "FLIPS", "RESIZES", "RenderParams", "Rendered", "clahe",
     "decode_gray8", "encode_jpeg", "flip", "parse_flips", "probe", "render", "resize_area",
 ]
 
@@ -53,7 +53,7 @@ def clahe(img: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
     return cv2.createCLAHE(clipLimit=clip, tileGridSize=(grid, grid)).apply(img)
 
 
-def resize_area(img: np.ndarray, size: int) -> np.ndarray:
+def resize_area(img: np.ndarray, size: int, method: str = "exact") -> np.ndarray:
     """Resize to size × size with area interpolation, ignoring the aspect ratio.
 
     The square output, aspect not kept, is what the original pipeline fed its models.
@@ -61,11 +61,33 @@ def resize_area(img: np.ndarray, size: int) -> np.ndarray:
     Args:
         img: 2-D array.
         size: output side in pixels.
+        method: ``"exact"``, one area resize; ``"fast"``, first an integer shrink per axis
+            (OpenCV's much cheaper integer-ratio area path) by the largest factor that
+            divides that side and keeps it >= size, then the area resize. Box averages of
+            box averages: close to, not equal to, the exact resize.
 
     Returns:
         A (size, size) array of img's type.
+
+    Raises:
+        ValueError: an unknown method.
     """
+    if method not in RESIZES:
+        raise ValueError(f"resize method: expected one of {list(RESIZES)}, got {method!r}")
+    if method == "fast":
+        height, width = img.shape[:2]
+        fx, fy = _integer_factor(width, size), _integer_factor(height, size)
+        if fx * fy > 1:
+            img = cv2.resize(img, (width // fx, height // fy), interpolation=cv2.INTER_AREA)
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+
+
+RESIZES = ("exact", "fast")
+
+
+def _integer_factor(side: int, size: int) -> int:
+    """The largest k dividing side with side / k >= size (1 when there is none)."""
+    return max(k for k in range(1, max(side // size, 1) + 1) if side % k == 0)
 
 
 def flip(img: np.ndarray, augmentation: str) -> np.ndarray:
@@ -137,9 +159,9 @@ def encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
 # How a decoded source becomes the base version, by RenderParams.clahe_at.
 _PIPELINES = {
     # As the original notebook: equalize the small image the model sees.
-    "output": lambda gray, p: clahe(resize_area(gray, p.size), p.clahe_clip, p.clahe_grid),
+    "output": lambda gray, p: clahe(resize_area(gray, p.size, p.resize), p.clahe_clip, p.clahe_grid),
     # Equalize at full resolution, where the tiles cover the anatomy at native scale.
-    "source": lambda gray, p: resize_area(clahe(gray, p.clahe_clip, p.clahe_grid), p.size),
+    "source": lambda gray, p: resize_area(clahe(gray, p.clahe_clip, p.clahe_grid), p.size, p.resize),
 }
 CLAHE_AT = tuple(_PIPELINES)
 
@@ -164,6 +186,8 @@ _PARAM_CHECKS = (
     ("flips", f"a tuple of distinct names from {list(FLIPS)}", _is_flips),
     ("jpeg_quality", "an integer from 1 to 100", lambda v: _is_int(v) and 1 <= v <= 100),
     ("max_pixels", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    ("resize", f"one of {list(RESIZES)}", lambda v: isinstance(v, str) and v in RESIZES),
+    ("reduced_decode", "True or False", lambda v: isinstance(v, bool)),
 )
 
 
@@ -172,7 +196,10 @@ class RenderParams:
     """How ``render`` turns one source image into its versions.
 
     The defaults reproduce the original pipeline: CLAHE (clip 2, 8×8 tiles) after a
-    299×299 area resize, and the original plus three flips per input.
+    299×299 area resize, and the original plus three flips per input. ``resize="fast"``
+    (see ``resize_area``) and ``reduced_decode`` (large JPEGs decoded at 1/2, 1/4 or 1/8
+    scale, never below ``size``) trade pixel fidelity for speed and are off by default;
+    docs/performance.md gives their measured differences.
     """
 
     size: int = 299
@@ -182,6 +209,8 @@ class RenderParams:
     flips: tuple[str, ...] = ("hflip", "vflip", "hvflip")
     jpeg_quality: int = 95
     max_pixels: int = 50_000_000
+    resize: str = "exact"
+    reduced_decode: bool = False
 
     def __post_init__(self):
         """Raises ValueError naming the field, what was expected and what came."""
@@ -221,8 +250,9 @@ def render(data: bytes, params: RenderParams) -> Rendered:
         ImageRejected: the input cannot be used (see ``decode_gray8``); nothing partial is
             returned.
     """
-    fmt, width, height = probe(data)
-    base = _PIPELINES[params.clahe_at](decode_gray8(data, params.max_pixels), params)
+    reduce_to = params.size if params.reduced_decode else None
+    fmt, width, height, gray = decode_with_header(data, params.max_pixels, reduce_to)
+    base = _PIPELINES[params.clahe_at](gray, params)
     images = (("none", base),) + tuple((name, FLIPS[name](base)) for name in params.flips)
     versions = tuple((name, encode_jpeg(img, params.jpeg_quality)) for name, img in images)
     return Rendered(fmt, width, height, versions)

@@ -14,6 +14,8 @@ from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import cv2
+
 from . import storage, tables
 from .errors import ImageRejected
 from .imageops import Rendered, RenderParams, render
@@ -82,6 +84,9 @@ def run_task(task: int, items: tuple[WorkItem, ...], ctx: JobContext, on_version
         OSError: storage failed after its retries (the task fails and Spark may retry it; a
             retry rewrites the same keys with the same bytes).
     """
+    # Spark runs one Python worker per core: OpenCV's own thread pool on top would
+    # oversubscribe the cores (the work is per image, so parallelism comes from the tasks).
+    cv2.setNumThreads(1)
     result = TaskResult(task=task, inputs=len(items))
     index_rows, reject_rows = [], []
     with ThreadPoolExecutor(IO_THREADS, thread_name_prefix="cxrpipe-io") as pool:

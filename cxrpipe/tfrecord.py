@@ -225,6 +225,8 @@ def _infer_kind(key: str, values: list) -> str:
 def value_kind(item: object) -> str | None:
     """The Feature list kind a single value belongs in: ``"bytes"``, ``"int64"``, ``"float"``,
     or None for a value that fits none."""
+    if type(item) is int:  # the common case, without the slow abstract-class check below
+        return "int64"
     if isinstance(item, (str,) + _BYTES_LIKE):
         return "bytes"
     if isinstance(item, numbers.Integral):
@@ -259,7 +261,13 @@ def _len_field(number: int, payload: bytes) -> bytes:
     return _varint(number << 3 | _WIRE_LEN) + _varint(len(payload)) + payload
 
 
+# Tags, lengths under 128 and 0/1 flags are most of an Example's varints: one lookup each.
+_SMALL_VARINTS = tuple(bytes((i,)) for i in range(0x80))
+
+
 def _varint(value: int) -> bytes:
+    if 0 <= value < 0x80:
+        return _SMALL_VARINTS[value]
     value &= _UINT64  # a negative int64 becomes its 64-bit two's complement: 10 bytes
     out = bytearray()
     while value > 0x7F:

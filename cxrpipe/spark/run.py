@@ -19,13 +19,17 @@ from ..tasks import JobContext, run_task
 from .preprocess import GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, preprocess_manifest
 from .failures import job_failures
 from .progress import progress_reporter
-from .shards import shard_counts, to_records, write_shards
+from .shards import expand, merge_metadata, record_metadata, shard_counts, to_records, write_shards
 
 
-def _task_outputs(task, ctx: JobContext):
+def _task_outputs(task, ctx: JobContext, options: ShardOptions):
     versions = []
     result = run_task(task[0], task[1], ctx, on_version=lambda v, jpeg: versions.append((v, jpeg)))
-    return [("result", result)] + [("version", pair) for pair in versions]
+    # The shard plan's sizes and counts come from here, so that the JPEGs cached for the
+    # shard writers are read once (by them) rather than once more per planning pass.
+    metadata = record_metadata((r for pair in versions for r in expand(pair, ctx.classes, options)),
+                               len(ctx.classes))
+    return [("result", (result, metadata))] + [("version", pair) for pair in versions]
 
 
 def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> RunSummary:
@@ -41,15 +45,17 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> Run
     sc = spark.sparkContext
     sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.inputs} images", interruptOnCancel=True)
     outputs = sc.parallelize(list(enumerate(plan.tasks)), len(plan.tasks)).flatMap(
-        lambda task: _task_outputs(task, ctx)).persist(StorageLevel.MEMORY_AND_DISK)
+        lambda task: _task_outputs(task, ctx, options)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
         with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.inputs, "images"):
-            results = outputs.filter(lambda o: o[0] == "result").map(lambda o: o[1]).collect()
+            pairs = outputs.filter(lambda o: o[0] == "result").map(lambda o: o[1]).collect()
+        results = [result for result, _ in pairs]
         built = preprocess_manifest(job, plan, results)
         check_rejects(built, job.max_reject_fraction)
         versions = outputs.filter(lambda o: o[0] == "version").map(lambda o: o[1])
         shard_ctx = ShardContext(job.output_uri, job.output_uri, job.storage, plan.classes, job.dataset, job.render.size)
-        entries, _ = write_shards(spark, to_records(versions, plan.classes, options), shard_ctx, options)
+        entries, _ = write_shards(spark, to_records(versions, plan.classes, options), shard_ctx, options,
+                                  merge_metadata(metadata for _, metadata in pairs))
     finally:
         outputs.unpersist()
     built["kind"] = "run"

@@ -88,16 +88,51 @@ def to_records(versions, classes, options: ShardOptions):
 
     The first selected partition of a version holds its primary copy.
     """
-    def expand(pair: tuple[Version, bytes | None]):
-        version, jpeg = pair
-        partitions = version_partitions(version, classes, options)
-        return [ShardRecord(version, p, i == 0, jpeg) for i, p in enumerate(partitions)]
-
-    return versions.flatMap(expand)
+    return versions.flatMap(lambda pair: expand(pair, classes, options))
 
 
-def write_shards(spark, records, ctx: ShardContext, options: ShardOptions) -> tuple[list[dict], dict]:
+def expand(pair: tuple[Version, bytes | None], classes, options: ShardOptions) -> list[ShardRecord]:
+    """One version's ShardRecords, one per selected partition (the first is primary)."""
+    version, jpeg = pair
+    partitions = version_partitions(version, classes, options)
+    return [ShardRecord(version, p, i == 0, jpeg) for i, p in enumerate(partitions)]
+
+
+def record_metadata(records, num_classes: int) -> tuple[dict, dict]:
+    """What planning needs from some records: (split, partition) -> JPEG bytes, and split ->
+    (images, per-class positives) counting each selected image once. Mergeable with
+    ``merge_metadata``, so tasks can compute it on the way (`cxrpipe run`)."""
+    sizes, stats = {}, {}
+    for r in records:
+        key = (r.version.split, r.partition)
+        sizes[key] = sizes.get(key, 0) + r.version.bytes
+        if r.primary and r.version.augmentation == "none":
+            stats[r.version.split] = _merge_stats(stats.get(r.version.split), (1, list(r.version.multi_hot)))
+    return sizes, stats
+
+
+def merge_metadata(parts) -> tuple[dict, dict]:
+    sizes, stats = {}, {}
+    for part_sizes, part_stats in parts:
+        for key, n in part_sizes.items():
+            sizes[key] = sizes.get(key, 0) + n
+        for split, value in part_stats.items():
+            stats[split] = _merge_stats(stats.get(split), value)
+    return sizes, stats
+
+
+def _merge_stats(a, b):
+    return b if a is None else (a[0] + b[0], [x + y for x, y in zip(a[1], b[1])])
+
+
+def write_shards(spark, records, ctx: ShardContext, options: ShardOptions,
+                 metadata: tuple[dict, dict] | None = None) -> tuple[list[dict], dict]:
     """Plan shards from the records' sizes and write them, one task each.
+
+    Args:
+        metadata: the records' ``record_metadata`` when already known (`cxrpipe run` computes
+            it in the preprocessing tasks); then the records are read once, by the writers,
+            instead of being cached and read three times.
 
     Returns:
         The shards' manifest entries, and split -> (images, per-class positives) of the
@@ -106,19 +141,25 @@ def write_shards(spark, records, ctx: ShardContext, options: ShardOptions) -> tu
     Raises:
         UserError: no record matches the class and split filters.
     """
-    records = records.persist()
+    persist = metadata is None
+    if persist:
+        records = records.persist()
     try:
-        with job_failures("planning shards"):
-            sizes = records.map(lambda r: ((r.version.split, r.partition), r.version.bytes)).reduceByKey(add).collectAsMap()
+        if metadata is None:
+            with job_failures("planning shards"):
+                sizes = records.map(lambda r: ((r.version.split, r.partition), r.version.bytes)).reduceByKey(add).collectAsMap()
+        else:
+            sizes = metadata[0]
         if not sizes:
             raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
         shards = plan_shards(sizes, ctx.classes, options)
         offsets = shard_offsets(shards)
         per_partition = {(s.split, s.partition): s.count for s in shards}
         entries = _write(spark, records, shards, offsets, per_partition, ctx, options.seed)
-        return entries, _image_stats(records, len(ctx.classes))
+        return entries, (_image_stats(records, len(ctx.classes)) if metadata is None else metadata[1])
     finally:
-        records.unpersist()
+        if persist:
+            records.unpersist()
 
 
 def _write(spark, records, shards, offsets, per_partition, ctx, seed) -> list[dict]:

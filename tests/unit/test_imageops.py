@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cxrpipe.decode import decode_with_header
 from cxrpipe.errors import ImageRejected
 from cxrpipe.imageops import (
     FLIPS, RenderParams, clahe, decode_gray8, encode_jpeg, flip, parse_flips, probe, render,
@@ -395,6 +396,7 @@ def test_encode_jpeg_rejects_colour_arrays():
     ("size", 0), ("size", 2.5), ("clahe_clip", 0.0), ("clahe_grid", 0),
     ("clahe_at", "middle"), ("flips", ("hflip", "hflip")), ("flips", ["hflip"]),
     ("flips", ("h",)), ("jpeg_quality", 101), ("max_pixels", 0),
+    ("resize", "quick"), ("reduced_decode", 1), ("reduced_decode", "yes"),
 ])
 def test_render_params_reject_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError) as info:
@@ -461,3 +463,63 @@ def test_render_raises_for_bad_input_and_never_returns_partial_results():
     with pytest.raises(ImageRejected) as info:
         render(data, RenderParams(max_pixels=1000))
     assert info.value.reason == "too_many_pixels"
+
+
+# --- speed options: fast resize and reduced JPEG decode --------------------------------
+
+def box_mean(img: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    """An integer-factor area shrink written with numpy: the mean of each fy × fx block."""
+    h, w = img.shape
+    return img.reshape(h // fy, fy, w // fx, fx).mean(axis=(1, 3))
+
+
+def test_fast_resize_is_an_integer_box_shrink_then_area():
+    img = smooth_phantom(1200, 1000)  # height: 4 divides 1200 and 1200 / 4 >= 299; width: 3 does not divide 1000, 2 does
+    shrunk = np.rint(box_mean(img.astype(np.float64), 4, 2)).astype(np.uint8)
+    expected = cv2.resize(shrunk, (299, 299), interpolation=cv2.INTER_AREA)
+    got = resize_area(img, 299, "fast")
+    assert got.shape == (299, 299)
+    assert np.abs(got.astype(int) - expected).max() <= 1
+
+
+def test_fast_resize_is_exact_when_no_integer_shrink_fits():
+    img = phantom(400, 350)  # 400 // 299 = 1: nothing to shrink
+    assert np.array_equal(resize_area(img, 299, "fast"), resize_area(img, 299))
+
+
+def test_resize_rejects_an_unknown_method():
+    with pytest.raises(ValueError, match="quick"):
+        resize_area(phantom(), 64, "quick")
+
+
+def test_render_fast_stays_within_a_gray_level_of_the_reference_before_clahe():
+    img = smooth_phantom(1200, 1000)
+    exact = cv2.resize(img, (299, 299), interpolation=cv2.INTER_AREA)
+    assert np.abs(resize_area(img, 299, "fast").astype(float) - exact).mean() < 0.5
+
+
+def test_reduced_decode_uses_the_largest_scale_keeping_the_output_size():
+    img = smooth_phantom(1300, 1250)  # /4 -> 325 x 313 >= 299; /8 -> 163 would be too small
+    data = jpeg_bytes(img)
+    fmt, width, height, gray = decode_with_header(data, LIMIT, reduce_to=299)
+    assert (fmt, width, height) == ("jpeg", 1250, 1300)
+    reference = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    assert gray.shape == (325, 313) and np.array_equal(gray, reference)
+
+
+def test_reduced_decode_leaves_small_jpegs_and_pngs_at_full_size():
+    small = jpeg_bytes(phantom(480, 400))
+    assert decode_with_header(small, LIMIT, reduce_to=299)[3].shape == (480, 400)
+    png = png_bytes(smooth_phantom(1300, 1250))
+    assert decode_with_header(png, LIMIT, reduce_to=299)[3].shape == (1300, 1250)
+
+
+def test_render_with_reduced_decode_matches_a_reduced_read_reference():
+    data = jpeg_bytes(smooth_phantom(1300, 1250))
+    result = render(data, RenderParams(reduced_decode=True))
+    assert (result.source_width, result.source_height) == (1250, 1300)
+    reduced = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_4)
+    expected = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(
+        cv2.resize(reduced, (299, 299), interpolation=cv2.INTER_AREA))
+    decoded = cv2.imdecode(np.frombuffer(result.versions[0][1], np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.abs(decoded.astype(float) - expected).mean() <= 1

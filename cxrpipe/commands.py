@@ -163,15 +163,15 @@ def shards(args) -> int:
 def synth(args) -> int:
     from .synth import INDEX_PATHS, LAYOUTS
 
-    config = _config(args)
-    storage.check_reachable(args.out, config, for_writing=True)
     if args.n < 1:
         raise UserError(f"--n must be at least 1, got {args.n}")
+    if args.with_dicom and args.layout != "nih":
+        raise UserError("--with-dicom adds a row to the NIH index: use it with --layout nih")
+    config = _config(args)
+    storage.check_reachable(args.out, config, for_writing=True)
     kwargs = {"image_size": args.image_size} if args.image_size else {}
     LAYOUTS[args.layout](args.n, args.seed, _putter(args.out, config), **kwargs)
     if args.with_dicom:
-        if args.layout != "nih":
-            raise UserError("--with-dicom adds a row to the NIH index: use it with --layout nih")
         add_real_dicom(args.out, config)
     index_path, images_path = INDEX_PATHS[args.layout]
     print(f"wrote a synthetic {args.layout} dataset of {args.n} images to {args.out}")

@@ -73,3 +73,9 @@ def test_index_of_the_wrong_layout_is_a_user_error(tmp_path, capsys):
 def test_inspect_without_manifest_is_a_user_error(tmp_path, capsys):
     assert main(["inspect", str(tmp_path)]) == 2
     assert "no manifest" in capsys.readouterr().err
+
+
+def test_synth_refuses_dicom_outside_nih_before_writing(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["synth", "--layout", "chexpert", "--out", str(out), "--with-dicom"]) == 2
+    assert "--layout nih" in capsys.readouterr().err and not out.exists()

@@ -8,7 +8,7 @@ from . import storage
 from .errors import UserError
 
 
-def register(subparsers, parents, formatter_class=None) -> None:
+def register(subparsers, parents, formatter_class) -> None:
     """Add `report` to the CLI's subcommands.
 
     Args:
@@ -16,9 +16,8 @@ def register(subparsers, parents, formatter_class=None) -> None:
         parents: shared option parsers (storage options).
         formatter_class: the CLI's help formatter.
     """
-    extra = {"formatter_class": formatter_class} if formatter_class else {}
     p = subparsers.add_parser(
-        "report", parents=parents, **extra,
+        "report", parents=parents, formatter_class=formatter_class,
         help="an HTML page to look at a dataset: samples per class with flips, counts, rejects",
         description="Write DIR/index.html, one self-contained page: samples per class (source, CLAHE output, each flip), "
                     "intensity histograms before/after CLAHE, counts per split x class, class "

@@ -27,8 +27,7 @@ def _task_outputs(task, ctx: JobContext, options: ShardOptions):
     result = run_task(task[0], task[1], ctx, on_version=lambda v, jpeg: versions.append((v, jpeg)))
     # The shard plan's sizes and counts come from here, so that the JPEGs cached for the
     # shard writers are read once (by them) rather than once more per planning pass.
-    metadata = record_metadata((r for pair in versions for r in expand(pair, ctx.classes, options)),
-                               len(ctx.classes))
+    metadata = record_metadata(r for pair in versions for r in expand(pair, ctx.classes, options))
     return [("result", (result, metadata))] + [("version", pair) for pair in versions]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from operator import add
 
 from .. import manifest, storage
 from ..errors import UserError
@@ -98,7 +97,7 @@ def expand(pair: tuple[Version, bytes | None], classes, options: ShardOptions) -
     return [ShardRecord(version, p, i == 0, jpeg) for i, p in enumerate(partitions)]
 
 
-def record_metadata(records, num_classes: int) -> tuple[dict, dict]:
+def record_metadata(records) -> tuple[dict, dict]:
     """What planning needs from some records: (split, partition) -> JPEG bytes, and split ->
     (images, per-class positives) counting each selected image once. Mergeable with
     ``merge_metadata``, so tasks can compute it on the way (`cxrpipe run`)."""
@@ -132,7 +131,7 @@ def write_shards(spark, records, ctx: ShardContext, options: ShardOptions,
     Args:
         metadata: the records' ``record_metadata`` when already known (`cxrpipe run` computes
             it in the preprocessing tasks); then the records are read once, by the writers,
-            instead of being cached and read three times.
+            instead of being cached and read twice.
 
     Returns:
         The shards' manifest entries, and split -> (images, per-class positives) of the
@@ -147,16 +146,14 @@ def write_shards(spark, records, ctx: ShardContext, options: ShardOptions,
     try:
         if metadata is None:
             with job_failures("planning shards"):
-                sizes = records.map(lambda r: ((r.version.split, r.partition), r.version.bytes)).reduceByKey(add).collectAsMap()
-        else:
-            sizes = metadata[0]
+                metadata = merge_metadata(records.mapPartitions(lambda rs: [record_metadata(rs)]).collect())
+        sizes, stats = metadata
         if not sizes:
             raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
         shards = plan_shards(sizes, ctx.classes, options)
         offsets = shard_offsets(shards)
         per_partition = {(s.split, s.partition): s.count for s in shards}
-        entries = _write(spark, records, shards, offsets, per_partition, ctx, options.seed)
-        return entries, (_image_stats(records, len(ctx.classes)) if metadata is None else metadata[1])
+        return _write(spark, records, shards, offsets, per_partition, ctx, options.seed), stats
     finally:
         if persist:
             records.unpersist()
@@ -178,18 +175,6 @@ def _write(spark, records, shards, offsets, per_partition, ctx, seed) -> list[di
     finally:
         # Tasks killed mid-upload cannot abort their own multipart uploads.
         storage.abort_incomplete_uploads(storage.join(ctx.output_root, "tfrecords/"), ctx.storage)
-
-
-def _image_stats(records, num_classes: int) -> dict:
-    """split -> (images, per-class positives), counting each selected image once."""
-    def one(record: ShardRecord):
-        return record.version.split, (1, list(record.version.multi_hot))
-
-    def merge(a, b):
-        return a[0] + b[0], [x + y for x, y in zip(a[1], b[1])]
-
-    firsts = records.filter(lambda r: r.primary and r.version.augmentation == "none")
-    return firsts.map(one).reduceByKey(merge).collectAsMap()
 
 
 def shard_counts(entries: list[dict]) -> dict:

@@ -16,7 +16,7 @@ from cxrpipe.errors import UserError
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}
 
 
-def register(subparsers, parents, formatter_class=None) -> None:
+def register(subparsers, parents, formatter_class) -> None:
     """Add `train` (with its stages) and `evaluate` to the CLI's subcommands.
 
     Args:
@@ -24,25 +24,25 @@ def register(subparsers, parents, formatter_class=None) -> None:
         parents: shared option parsers (storage options).
         formatter_class: the CLI's help formatter.
     """
-    extra = {"formatter_class": formatter_class} if formatter_class else {}
     train = subparsers.add_parser(
-        "train", **extra, help="train the per-class autoencoders, then the classifier, from shards",
+        "train", formatter_class=formatter_class,
+        help="train the per-class autoencoders, then the classifier, from shards",
         description="Train on a shard dataset, reading it through its manifest. First "
                     "`train autoencoders` (one per class), then `train classifier` with the same "
                     "--out; then `cxrpipe evaluate --out DIR`.")
     stages = train.add_subparsers(dest="stage", required=True, metavar="STAGE",
                                   help="autoencoders or classifier")
     common = [_common_options(), *parents]
-    p = stages.add_parser("autoencoders", parents=common, **extra,
+    p = stages.add_parser("autoencoders", parents=common, formatter_class=formatter_class,
                           help="one convolutional autoencoder per class, on its class partition")
     p.add_argument("--ae-size", type=int, default=64,
                    help="side of the gray view the autoencoders reconstruct (a multiple of 8)")
     p.set_defaults(handler=train_autoencoders)
-    p = stages.add_parser("classifier", parents=common, **extra,
+    p = stages.add_parser("classifier", parents=common, formatter_class=formatter_class,
                           help="backbone features + reconstruction errors -> N-way sigmoid head")
     _classifier_options(p)
     p.set_defaults(handler=train_classifier)
-    _register_evaluate(subparsers, parents, extra)
+    _register_evaluate(subparsers, parents, formatter_class)
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -81,9 +81,9 @@ def _classifier_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dropout", type=float, default=0.2, help="dropout before the head")
 
 
-def _register_evaluate(subparsers, parents, extra: dict) -> None:
+def _register_evaluate(subparsers, parents, formatter_class) -> None:
     p = subparsers.add_parser(
-        "evaluate", parents=parents, **extra,
+        "evaluate", parents=parents, formatter_class=formatter_class,
         help="per-class ROC AUC, recall/precision and confusion counts of a trained classifier",
         description="Score OUT/classifier.keras on the test split: per-class ROC AUC and mean "
                     "AUC, recall/precision at 0.5 and at a threshold chosen on the validation "

@@ -21,6 +21,7 @@ import pytest
 
 from cxrpipe.cli import main
 from conftest import free_port, stop_process, wait_for_http
+from s3objects import objects
 
 BUCKET = "cxr-cluster"
 REPO = Path(__file__).resolve().parents[2]
@@ -140,10 +141,5 @@ def test_run_survives_a_killed_executor(cluster, s3, s3_endpoint, spark, tmp_pat
     assert f"Lost executor {victim}" in log or f"Executor {victim} " in log or "ExecutorLostFailure" in log
     assert main(["verify", f"s3://{BUCKET}/cluster", *ep]) == 0
 
-    def objects(prefix):
-        keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-                for o in p.get("Contents", [])]
-        return {k[len(prefix):]: s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys}
-
-    assert objects("cluster/") == objects("clean/")
+    assert objects(s3, BUCKET, "cluster/") == objects(s3, BUCKET, "clean/")
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

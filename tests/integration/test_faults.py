@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cxrpipe.cli import main
+import s3objects
 from faults import FaultProxy, Rule
 
 from conftest import TEST_ACCESS_KEY, TEST_SECRET_KEY
@@ -27,9 +28,7 @@ RUN_FLAGS = ["--num-shards", "1", "--images-per-task", "16", "--s3-part-mb", "5"
 
 
 def objects(s3, prefix: str) -> dict[str, bytes]:
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-            for o in page.get("Contents", [])]
-    return {k[len(prefix):]: s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys}
+    return s3objects.objects(s3, BUCKET, prefix)
 
 
 def run_args(output: str, endpoint: str) -> list[str]:

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import time
 from collections import Counter
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from cxrpipe.cli import main
 from hostile import hostile_set, index_rows
+from s3objects import parquet_rows
 
 from conftest import TEST_ACCESS_KEY, TEST_SECRET_KEY
 
@@ -53,11 +52,11 @@ def test_two_thousand_inputs_all_accounted_for(s3, s3_endpoint, spark, capsys):
     expected = Counter(h.reason for h in hostiles if h.reason) + Counter(escapes.values())
     expected["duplicate_id"] += 10
     assert manifest["rejects"]["by_reason"] == dict(expected)
-    rejects = _rows(s3, "out/rejects/")
+    rejects = parquet_rows(s3, BUCKET, "out/rejects/")
     by_id = {(r["image_id"], r["reason"]) for r in rejects}
     assert {(h.image_id, h.reason) for h in hostiles if h.reason} <= by_id
     assert {(i, "path_escape") for i in escapes} <= by_id
-    written_ids = {r["image_id"] for r in _rows(s3, "out/index/")}
+    written_ids = {r["image_id"] for r in parquet_rows(s3, BUCKET, "out/index/")}
     assert {h.image_id for h in hostiles if h.reason is None} <= written_ids  # converted, not lost
     assert all(r["detail"] for r in rejects)  # every reject says why
 
@@ -68,12 +67,3 @@ def test_two_thousand_inputs_all_accounted_for(s3, s3_endpoint, spark, capsys):
     assert TEST_SECRET_KEY not in text and TEST_ACCESS_KEY not in text
     print(f"\nload: {inputs} inputs in {seconds:.1f} s ({inputs / seconds:.1f} inputs/s on 2 cores), "
           f"{written} written, {manifest['rejects']['total']} rejected, peak Python worker {peak:.0f} MB")
-
-
-def _rows(s3, prefix: str) -> list[dict]:
-    keys = [o["Key"] for p in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-            for o in p.get("Contents", [])]
-    rows = []
-    for key in keys:
-        rows.extend(pq.read_table(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())).to_pylist())
-    return rows

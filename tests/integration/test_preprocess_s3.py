@@ -13,11 +13,11 @@ from collections import Counter
 
 import cv2
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from cxrpipe.cli import main
 from hostile import bomb_png, png
+from s3objects import objects, parquet_rows
 
 FINDINGS = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
             "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
@@ -60,20 +60,7 @@ def nih_run(s3, s3_endpoint, spark, tmp_path_factory):
             "--max-reject-fraction", "0.2", "--images-per-task", "16"]
     assert main(argv) == 0
     return {"bucket": bucket, "index_text": index_text, "hostile": hostile, "argv": argv,
-            "raw_images": {k: v for k, v in _objects(s3, bucket, "raw/images/").items()}}
-
-
-def _objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])]
-    return {k[len(prefix):]: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
-
-
-def _index_rows(s3, bucket: str, table: str) -> list[dict]:
-    rows = []
-    for data in _objects(s3, bucket, f"out/{table}/").values():
-        rows.extend(pq.read_table(io.BytesIO(data)).to_pylist())
-    return rows
+            "raw_images": {k: v for k, v in objects(s3, bucket, "raw/images/").items()}}
 
 
 def _expected_labels(index_text: str) -> dict[str, tuple[str, set[str]]]:
@@ -86,8 +73,8 @@ def _expected_labels(index_text: str) -> dict[str, tuple[str, set[str]]]:
 
 def test_every_input_is_written_or_rejected_with_its_reason(nih_run, s3):
     expected = _expected_labels(nih_run["index_text"])
-    written = {r["image_id"] for r in _index_rows(s3, nih_run["bucket"], "index")}
-    rejects = {r["image_id"]: r["reason"] for r in _index_rows(s3, nih_run["bucket"], "rejects")}
+    written = {r["image_id"] for r in parquet_rows(s3, nih_run["bucket"], "out/index/")}
+    rejects = {r["image_id"]: r["reason"] for r in parquet_rows(s3, nih_run["bucket"], "out/rejects/")}
     want_rejects = {name: reason for name, (_, reason) in nih_run["hostile"].items() if reason}
     assert rejects == want_rejects
     assert written == set(expected) - set(want_rejects)
@@ -96,7 +83,7 @@ def test_every_input_is_written_or_rejected_with_its_reason(nih_run, s3):
 
 def test_counts_per_split_class_augmentation_match_the_input(nih_run, s3):
     expected = _expected_labels(nih_run["index_text"])
-    rows = _index_rows(s3, nih_run["bucket"], "index")
+    rows = parquet_rows(s3, nih_run["bucket"], "out/index/")
     split_of = {r["image_id"]: r["split"] for r in rows}
     want = Counter()
     for image_id, split in split_of.items():
@@ -116,7 +103,7 @@ def test_counts_per_split_class_augmentation_match_the_input(nih_run, s3):
 
 def test_labels_primary_copies_and_patients(nih_run, s3):
     expected = _expected_labels(nih_run["index_text"])
-    rows = _index_rows(s3, nih_run["bucket"], "index")
+    rows = parquet_rows(s3, nih_run["bucket"], "out/index/")
     for row in rows:
         positives = {FINDINGS[i] for i, v in enumerate(row["multi_hot"]) if v}
         assert positives == expected[row["image_id"]][1], row["image_id"]
@@ -131,7 +118,7 @@ def test_labels_primary_copies_and_patients(nih_run, s3):
 
 
 def test_jpegs_are_clahe_of_the_resized_source_and_flips_mirror_it(nih_run, s3):
-    rows = [r for r in _index_rows(s3, nih_run["bucket"], "index") if r["split"] == "train"]
+    rows = [r for r in parquet_rows(s3, nih_run["bucket"], "out/index/") if r["split"] == "train"]
     sources = nih_run["raw_images"]
     checked = 0
     for row in rows:
@@ -161,7 +148,7 @@ def _decode(s3, bucket: str, key: str) -> np.ndarray:
 
 
 def test_real_dicom_is_inverted_monochrome1(nih_run, s3):
-    row = next(r for r in _index_rows(s3, nih_run["bucket"], "index")
+    row = next(r for r in parquet_rows(s3, nih_run["bucket"], "out/index/")
                if r["image_id"] == "RG1_UNCR.dcm" and r["augmentation"] == "none")
     assert (row["source_format"], row["source_width"], row["source_height"]) == ("dicom", 1841, 1955)
     img = _decode(s3, nih_run["bucket"], f"out/{row['path']}")
@@ -173,7 +160,7 @@ def test_real_dicom_is_inverted_monochrome1(nih_run, s3):
 def test_verify_passes_and_catches_a_flipped_byte(nih_run, s3, s3_endpoint, capsys):
     bucket = nih_run["bucket"]
     assert main(["verify", f"s3://{bucket}/out", "--s3-endpoint", s3_endpoint]) == 0
-    key = next(k for k in _objects(s3, bucket, "out/images/train/"))
+    key = next(k for k in objects(s3, bucket, "out/images/train/"))
     data = bytearray(s3.get_object(Bucket=bucket, Key=f"out/images/train/{key}")["Body"].read())
     data[len(data) // 2] ^= 0xFF
     s3.put_object(Bucket=bucket, Key=f"out/images/train/{key}", Body=bytes(data))
@@ -192,13 +179,13 @@ def test_too_many_rejects_fail_the_job_without_a_manifest(nih_run, s3, s3_endpoi
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "--max-reject-fraction" in err and "truncated: 1" in err
-    assert "strict/_MANIFEST.json" not in _objects(s3, nih_run["bucket"], "").keys()
+    assert "strict/_MANIFEST.json" not in objects(s3, nih_run["bucket"], "").keys()
 
 
 def test_rerun_gives_byte_identical_outputs(nih_run, s3):
-    before = _objects(s3, nih_run["bucket"], "out/")
+    before = objects(s3, nih_run["bucket"], "out/")
     assert main(nih_run["argv"]) == 0
-    assert _objects(s3, nih_run["bucket"], "out/") == before
+    assert objects(s3, nih_run["bucket"], "out/") == before
 
 
 def test_missing_bucket_is_one_clear_line(s3_endpoint, capsys):

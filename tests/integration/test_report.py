@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import re
 import subprocess
 import sys
@@ -20,13 +19,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
 from cxrpipe import storage
 from cxrpipe.cli import main
 from cxrpipe.report import browser, gather, write_report
 from cxrpipe.report.page import render_page
+from s3objects import object_keys, parquet_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER_SECONDS = 90
@@ -54,8 +53,7 @@ def s3_dataset(s3, s3_endpoint, spark):
     assert main(["preprocess", "--dataset", "nih", "--index", f"{raw}/Data_Entry_2017.csv",
                  "--images", f"{raw}/images", "--output", out, "--s3-endpoint", s3_endpoint,
                  "--max-reject-fraction", "0.2", "--images-per-task", "12"]) == 0
-    rows = [r for key, data in _objects(s3, bucket, "out/index/").items()
-            for r in pq.read_table(io.BytesIO(data)).to_pylist()]
+    rows = parquet_rows(s3, bucket, "out/index/")
     return {"bucket": bucket, "uri": out, "raw": raw, "rows": rows,
             "config": storage.StorageConfig(endpoint_url=s3_endpoint)}
 
@@ -73,12 +71,6 @@ def s3_report(s3_dataset, tmp_path_factory):
 
     path = write_report(s3_dataset["uri"], tmp_path_factory.mktemp("report"), config, seed=0, per_class=3, read=read)
     return {"path": path, "html": path.read_text(encoding="utf-8"), "reads": reads}
-
-
-def _objects(s3, bucket: str, prefix: str) -> dict[str, bytes]:
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])]
-    return {k: s3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
 
 
 def expected_choice(rows, seed: int, per_class: int) -> dict[str, list[str]]:
@@ -141,7 +133,7 @@ def test_the_page_shows_the_written_jpegs_byte_for_byte(s3_dataset, s3_report, s
 
 def test_report_reads_only_what_it_shows(s3_dataset, s3_report, s3):
     reads, uri, raw = s3_report["reads"], s3_dataset["uri"], s3_dataset["raw"]
-    parts = [k for k in _objects(s3, s3_dataset["bucket"], "out/") if k.startswith(("out/index/", "out/rejects/"))]
+    parts = [k for k in object_keys(s3, s3_dataset["bucket"], "out/") if k.startswith(("out/index/", "out/rejects/"))]
     chosen = chosen_rows(s3_dataset["rows"])
     want = ({f"{uri}/_MANIFEST.json"} | {f"s3://{s3_dataset['bucket']}/{k}" for k in parts}
             | {f"{uri}/{r['path']}" for r in chosen} | {f"{raw}/images/{r['source']}" for r in chosen})

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import s3objects
 from cxrpipe.cli import main
 
 BUCKET = "cxr-shards-test"
@@ -36,9 +37,7 @@ def dataset(s3, s3_endpoint, spark):
 
 
 def objects(s3, prefix: str) -> dict[str, bytes]:
-    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
-            for o in page.get("Contents", [])]
-    return {k[len(prefix):]: s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in keys}
+    return s3objects.objects(s3, BUCKET, prefix)
 
 
 def tf_records(tmp_path, files: dict[str, bytes], num_classes: int) -> list[dict]:

@@ -1,23 +1,30 @@
-"""The work of one shard-writing task, run inside a Spark executor (no pyspark, no TensorFlow).
+"""The work of shard building inside Spark executors (no pyspark, no TensorFlow).
 
-A task receives its shard's records already in shard order, fetches each JPEG (a few reads in
-flight) unless the record carries its bytes (`cxrpipe run`), frames a tf.train.Example per
-record and streams the file to storage (multipart on S3, aborted on failure).
+Records are framed where their JPEG is in hand: in the preprocessing task (`cxrpipe run`) or in
+a task reading one index part's JPEGs (`cxrpipe shards`), and written as one piece file per
+task (``pieces.py``). A shard-writing task reads its byte range of each piece, keeps the
+ranges in a local spill file, and writes their records in key order, streaming the shard to
+storage (multipart on S3, aborted on failure). Its memory holds one range and an index entry
+per record, whatever the shard's size.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
 
 from . import features, storage, tables
-from .shards import Shard, Version
-from .tfrecord import RecordWriter
+from .pieces import PartitionIndex, PieceBuilder, entries
+from .shards import Shard, ShardOptions, ShardRecord, Version, expand, order_key, record_metadata
+from .tfrecord import frame
 from .upload import StreamWriter
 
 READ_AHEAD = 8
+PIECES = "_pieces"
 
 
 @dataclass(frozen=True)
@@ -30,16 +37,7 @@ class ShardContext:
     classes: tuple[str, ...]
     dataset: str             # image/source
     size: int                # image/height and image/width
-
-
-@dataclass(frozen=True)
-class ShardRecord:
-    """One record to write: a version in a partition, with its JPEG when already in memory."""
-
-    version: Version
-    partition: str
-    primary: bool
-    jpeg: bytes | None = None
+    options: ShardOptions = ShardOptions()
 
 
 def read_versions(part_uri: str, config: storage.StorageConfig) -> list[Version]:
@@ -70,39 +68,83 @@ def example_bytes(record: ShardRecord, jpeg: bytes, ctx: ShardContext) -> bytes:
     )
 
 
-def write_shard(shard: Shard, records: Iterable[ShardRecord], ctx: ShardContext) -> dict:
-    """Write one shard (empty when it has no records) and return its manifest entry.
+@dataclass(frozen=True)
+class PieceFile:
+    """A task's piece file and where each partition's records lie in it (to the driver)."""
+
+    uri: str
+    layout: dict[tuple[str, str], PartitionIndex] = field(default_factory=dict)
+
+
+def piece_uri(output_root: str, task: int) -> str:
+    return storage.join(output_root, PIECES, f"part-{task:05d}.bin")
+
+
+def frame_version(version: Version, jpeg: bytes, ctx: ShardContext, builder: PieceBuilder) -> list[ShardRecord]:
+    """Frame a version's record in each selected partition into ``builder``; returns the records."""
+    records = expand(version, ctx.classes, ctx.options)
+    if records:
+        key = order_key(version, ctx.options.seed)
+        for record in records:
+            framed = frame(example_bytes(record, jpeg, ctx))
+            builder.add((version.split, record.partition), key, version.augmentation, framed)
+    return records
+
+
+def write_pieces(builder: PieceBuilder, uri: str, config: storage.StorageConfig) -> PieceFile | None:
+    """Store a task's piece file (none when it framed nothing)."""
+    data, layout = builder.encode()
+    if not layout:
+        return None
+    storage.write_bytes(uri, data, config)
+    return PieceFile(uri, layout)
+
+
+def part_pieces(task: int, part_uri: str, ctx: ShardContext) -> tuple[tuple[dict, dict], PieceFile | None]:
+    """`cxrpipe shards`: one index part's records framed into a piece file, with their
+    planning metadata. Reads only the JPEGs of selected versions, a few reads in flight."""
+    selected = [v for v in read_versions(part_uri, ctx.storage) if expand(v, ctx.classes, ctx.options)]
+    builder, records = PieceBuilder(), []
+    with ThreadPoolExecutor(4, thread_name_prefix="cxrpipe-shard-io") as pool:
+        reads = (partial(storage.read_bytes, storage.join(ctx.input_root, v.path), ctx.storage) for v in selected)
+        for version, jpeg in zip(selected, _in_order(pool, reads)):
+            records.extend(frame_version(version, jpeg, ctx, builder))
+    return record_metadata(records), write_pieces(builder, piece_uri(ctx.output_root, task), ctx.storage)
+
+
+def _in_order(pool, calls):
+    """Results of zero-argument ``calls`` in order, READ_AHEAD of them in flight."""
+    pending: deque = deque()
+    for call in calls:
+        pending.append(pool.submit(call))
+        if len(pending) >= READ_AHEAD:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardContext) -> dict:
+    """Write one shard from its (piece URI, start, end) ranges (none: an empty shard) and
+    return its manifest entry.
 
     Raises:
         OSError: storage failed after retries; the multipart upload is aborted first.
     """
     counts: Counter = Counter()
     uri = storage.join(ctx.output_root, shard.path)
-    with StreamWriter(uri, ctx.storage) as sink, \
+    # Spark gives its Python workers their executor's local directories (big, fast disks).
+    spill_dir = os.environ.get("SPARK_LOCAL_DIRS", tempfile.gettempdir()).split(",")[0]
+    with tempfile.TemporaryFile(dir=spill_dir) as spill, StreamWriter(uri, ctx.storage) as sink, \
             ThreadPoolExecutor(4, thread_name_prefix="cxrpipe-shard-io") as pool:
-        writer = RecordWriter(sink)
-        for record, jpeg in _with_jpegs(records, ctx, pool):
-            writer.write(example_bytes(record, jpeg, ctx))
-            counts[record.version.augmentation] += 1
+        index = []
+        reads = (partial(storage.read_range, uri, start, end, ctx.storage) for uri, start, end in ranges)
+        for data in _in_order(pool, reads):
+            index.extend(entries(data, spill.tell()))
+            spill.write(data)
+        spill.flush()
+        for _, offset, length, augmentation in sorted(index):
+            sink.write(os.pread(spill.fileno(), length, offset))
+            counts[augmentation] += 1
     return {"path": shard.path, "bytes": sink.size, "sha256": sink.sha256,
             "records": sum(counts.values()), "split": shard.split, "partition": shard.partition,
             "augmentations": dict(sorted(counts.items()))}
-
-
-def _with_jpegs(records: Iterable[ShardRecord], ctx: ShardContext, pool) -> Iterator[tuple[ShardRecord, bytes]]:
-    """(record, JPEG bytes) in record order, reading ahead when the bytes are not carried."""
-    pending: deque = deque()
-    for record in records:
-        if record.jpeg is not None:
-            pending.append((record, None))
-        else:
-            uri = storage.join(ctx.input_root, record.version.path)
-            pending.append((record, pool.submit(storage.read_bytes, uri, ctx.storage)))
-        if len(pending) >= READ_AHEAD:
-            yield _resolve(*pending.popleft())
-    while pending:
-        yield _resolve(*pending.popleft())
-
-
-def _resolve(record: ShardRecord, future) -> tuple[ShardRecord, bytes]:
-    return record, (record.jpeg if future is None else future.result())

@@ -1,8 +1,9 @@
 """The shard plan: which partitions, how many shards each, which record goes where. Pure.
 
-A record is one version (original or flip) of one image in one class partition. Its shard and
-its place inside the shard come from a hash of (seed, image id, augmentation), never from task
-order, so a rerun or a run with another parallelism writes byte-identical shards.
+A record is one version (original or flip) of one image in one class partition. Its order key
+is a hash of (seed, image id, augmentation), never task order: it gives the record's place in
+its shard, and the key's first 8 bytes scaled to the shard count give the shard. So a rerun
+or a run with another parallelism writes byte-identical shards.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+
+import numpy as np
 
 from . import labels
 
@@ -41,6 +44,15 @@ class Version:
     view: str
     path: str           # a JPEG of this version, relative to the dataset root
     bytes: int
+
+
+@dataclass(frozen=True)
+class ShardRecord:
+    """One record to write: a version in one selected partition."""
+
+    version: Version
+    partition: str
+    primary: bool
 
 
 @dataclass(frozen=True)
@@ -102,7 +114,20 @@ def _digest(*parts) -> bytes:
 
 def shard_of(version: Version, n_shards: int, seed: int) -> int:
     """The shard (0..n-1) of a version within its partition."""
-    return int.from_bytes(_digest(seed, "shard", version.image_id, version.augmentation)[:8], "big") % n_shards
+    return shard_of_key(order_key(version, seed), n_shards)
+
+
+def shard_of_key(key: bytes, n_shards: int) -> int:
+    """The shard of an order key among n: monotone in the key, so a sorted partition splits
+    into contiguous shards for any n."""
+    return int.from_bytes(key[:8], "big") * n_shards >> 64
+
+
+def shard_boundaries(n_shards: int) -> np.ndarray:
+    """uint64 [b_0, .., b_(n-1)]: shard s holds the keys whose 8-byte prefix p has b_s <= p,
+    and p < b_(s+1) unless s is the last."""
+    bounds = [-(-(s << 64) // n_shards) for s in range(n_shards)]
+    return np.array(bounds, np.uint64)
 
 
 def order_key(version: Version, seed: int) -> bytes:
@@ -116,3 +141,36 @@ def shard_offsets(shards: list[Shard]) -> dict[tuple[str, str], int]:
     for number, shard in enumerate(shards):
         offsets.setdefault((shard.split, shard.partition), number)
     return offsets
+
+
+def expand(version: Version, classes, options: ShardOptions) -> list[ShardRecord]:
+    """One version's records, one per selected partition (the first is primary)."""
+    partitions = version_partitions(version, classes, options)
+    return [ShardRecord(version, p, i == 0) for i, p in enumerate(partitions)]
+
+
+def record_metadata(records) -> tuple[dict, dict]:
+    """What planning needs from some records: (split, partition) -> JPEG bytes, and split ->
+    (images, per-class positives) counting each selected image once. Mergeable with
+    ``merge_metadata``, so tasks compute it on the way."""
+    sizes, stats = {}, {}
+    for r in records:
+        key = (r.version.split, r.partition)
+        sizes[key] = sizes.get(key, 0) + r.version.bytes
+        if r.primary and r.version.augmentation == "none":
+            stats[r.version.split] = _merge_stats(stats.get(r.version.split), (1, list(r.version.multi_hot)))
+    return sizes, stats
+
+
+def merge_metadata(parts) -> tuple[dict, dict]:
+    sizes, stats = {}, {}
+    for part_sizes, part_stats in parts:
+        for key, n in part_sizes.items():
+            sizes[key] = sizes.get(key, 0) + n
+        for split, value in part_stats.items():
+            stats[split] = _merge_stats(stats.get(split), value)
+    return sizes, stats
+
+
+def _merge_stats(a, b):
+    return b if a is None else (a[0] + b[0], [x + y for x, y in zip(a[1], b[1])])

@@ -11,7 +11,9 @@ import base64
 import hashlib
 import logging
 import os
+import shutil
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,6 +98,11 @@ class _Local:
     def read(uri: str, config: StorageConfig) -> bytes:
         with open(local_path(uri), "rb") as f:
             return f.read()
+
+    @staticmethod
+    def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
+        with open(local_path(uri), "rb") as f:
+            return os.pread(f.fileno(), end - start, start)
 
     @staticmethod
     def write(uri: str, data: bytes, config: StorageConfig) -> None:
@@ -185,6 +192,17 @@ class _S3:
         try:
             return s3_client(config).get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as exc:  # botocore raises per-service classes; map the one we act on
+            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+                raise FileNotFoundError(uri) from None
+            raise storage_error("reading", uri, exc) from None
+
+    @staticmethod
+    def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
+        bucket, key = split_s3(uri)
+        try:
+            body = s3_client(config).get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
+            return body.read()
+        except Exception as exc:
             if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
                 raise FileNotFoundError(uri) from None
             raise storage_error("reading", uri, exc) from None
@@ -289,6 +307,19 @@ def read_bytes(uri: str, config: StorageConfig) -> bytes:
     return _backend(uri).read(uri, config)
 
 
+def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
+    """Bytes [start, end) of the object.
+
+    Raises:
+        FileNotFoundError: no such object.
+        OSError: storage failed after retries, or fewer bytes came than asked for.
+    """
+    data = _backend(uri).read_range(uri, start, end, config)
+    if len(data) != end - start:
+        raise OSError(f"reading {uri} bytes {start}-{end}: got {len(data)} bytes, expected {end - start}")
+    return data
+
+
 def write_bytes(uri: str, data: bytes, config: StorageConfig) -> None:
     """Store ``data`` at ``uri`` whole or not at all (S3 PUT; local write-then-rename)."""
     _backend(uri).write(uri, data, config)
@@ -302,6 +333,17 @@ def list_keys(uri: str, config: StorageConfig) -> list[str]:
 def delete(uri: str, config: StorageConfig) -> None:
     """Remove the object if it exists."""
     _backend(uri).delete(uri, config)
+
+
+def delete_all(uri: str, config: StorageConfig) -> int:
+    """Remove every object under ``uri`` (a folder or prefix), and a local folder itself;
+    returns how many objects went."""
+    keys = list_keys(uri, config)
+    with ThreadPoolExecutor(16, thread_name_prefix="cxrpipe-delete") as pool:
+        list(pool.map(lambda key: delete(join(uri, key), config), keys))
+    if not is_s3(uri):
+        shutil.rmtree(local_path(uri), ignore_errors=True)
+    return len(keys)
 
 
 def exists(uri: str, config: StorageConfig) -> bool:

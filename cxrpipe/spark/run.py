@@ -1,34 +1,33 @@
 """`cxrpipe run`: preprocess and shard in one Spark pass, without reading the JPEGs back.
 
-Preprocessing tasks write the JPEGs, index and rejects as `preprocess` does and hand each
-version's JPEG bytes on to the shard writers through Spark (persisted, spilling to disk), so
-the outputs equal those of `preprocess` followed by `shards` with the same options.
+Preprocessing tasks write the JPEGs, index and rejects as `preprocess` does, and frame each
+version's records while its JPEG is in hand into a piece file for the shard writers
+(``pieces.py``). The outputs equal those of `preprocess` followed by `shards` with the same
+options.
 """
 
 from __future__ import annotations
 
 import time
 
-from pyspark import StorageLevel
-
 from .. import manifest, storage
 from ..plan import Plan
-from ..shard_tasks import ShardContext
-from ..shards import ShardOptions
+from ..pieces import PieceBuilder
+from ..shard_tasks import ShardContext, frame_version, piece_uri, write_pieces
+from ..shards import ShardOptions, merge_metadata, record_metadata
 from ..tasks import JobContext, run_task
 from .preprocess import GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, preprocess_manifest
 from .failures import job_failures
 from .progress import progress_reporter
-from .shards import expand, merge_metadata, record_metadata, shard_counts, to_records, write_shards
+from .shards import pieces_folder, shard_counts, write_shards
 
 
-def _task_outputs(task, ctx: JobContext, options: ShardOptions):
-    versions = []
-    result = run_task(task[0], task[1], ctx, on_version=lambda v, jpeg: versions.append((v, jpeg)))
-    # The shard plan's sizes and counts come from here, so that the JPEGs cached for the
-    # shard writers are read once (by them) rather than once more per planning pass.
-    metadata = record_metadata(r for pair in versions for r in expand(pair, ctx.classes, options))
-    return [("result", (result, metadata))] + [("version", pair) for pair in versions]
+def _task_outputs(task, ctx: JobContext, shard_ctx: ShardContext):
+    builder, records = PieceBuilder(), []
+    result = run_task(task[0], task[1], ctx,
+                      on_version=lambda v, jpeg: records.extend(frame_version(v, jpeg, shard_ctx, builder)))
+    pieces = write_pieces(builder, piece_uri(shard_ctx.output_root, task[0]), shard_ctx.storage)
+    return result, record_metadata(records), pieces
 
 
 def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> RunSummary:
@@ -41,22 +40,19 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> Run
     manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
     storage.delete(manifest_uri, job.storage)
     ctx = JobContext(job.images_uri, job.output_uri, job.storage, job.render, plan.classes, job.augment_splits)
+    shard_ctx = ShardContext(job.output_uri, job.output_uri, job.storage, plan.classes, job.dataset,
+                             job.render.size, options)
     sc = spark.sparkContext
     sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.inputs} images", interruptOnCancel=True)
-    outputs = sc.parallelize(list(enumerate(plan.tasks)), len(plan.tasks)).flatMap(
-        lambda task: _task_outputs(task, ctx, options)).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
+    with pieces_folder(shard_ctx):
         with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.inputs, "images"):
-            pairs = outputs.filter(lambda o: o[0] == "result").map(lambda o: o[1]).collect()
-        results = [result for result, _ in pairs]
+            outputs = sc.parallelize(list(enumerate(plan.tasks)), len(plan.tasks)).map(
+                lambda task: _task_outputs(task, ctx, shard_ctx)).collect()
+        results = [result for result, _, _ in outputs]
         built = preprocess_manifest(job, plan, results)
         check_rejects(built, job.max_reject_fraction)
-        versions = outputs.filter(lambda o: o[0] == "version").map(lambda o: o[1])
-        shard_ctx = ShardContext(job.output_uri, job.output_uri, job.storage, plan.classes, job.dataset, job.render.size)
-        entries, _ = write_shards(spark, to_records(versions, plan.classes, options), shard_ctx, options,
-                                  merge_metadata(metadata for _, metadata in pairs))
-    finally:
-        outputs.unpersist()
+        entries, _ = write_shards(spark, [p for _, _, p in outputs if p], shard_ctx,
+                                  merge_metadata(m for _, m, _ in outputs))
     built["kind"] = "run"
     built["files"] = sorted(built["files"] + entries, key=lambda f: f["path"])
     built["shard_counts"] = shard_counts(entries)

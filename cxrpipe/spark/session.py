@@ -40,6 +40,9 @@ def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: di
     spark_conf.setIfMissing("spark.app.name", app_name)
     # PySpark's launcher turns the bar on; our jobs print progress in images instead.
     spark_conf.set("spark.ui.showConsoleProgress", "false")
+    # Our workers import cxrpipe anyway (local venv, EMR archive); this daemon saves ~60 ms of
+    # CPU per task (see cxrpipe/spark/daemon.py).
+    spark_conf.setIfMissing("spark.python.daemon.module", "cxrpipe.spark.daemon")
     for key, value in (conf or {}).items():
         spark_conf.set(key, str(value))
     session = SparkSession.builder.config(conf=spark_conf).getOrCreate()

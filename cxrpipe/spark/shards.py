@@ -1,20 +1,24 @@
 """`cxrpipe shards` on Spark: preprocessed index -> class-filtered TFRecord shards, one task each.
 
-Only metadata moves through Spark's shuffle (which record goes to which shard, in which
-order); the JPEGs are read by the task writing the shard. `cxrpipe run` reuses
-``write_shards`` with records that already carry their JPEG bytes.
+Two jobs, with only metadata through Spark. Tasks framing records (one per index part here;
+the preprocessing tasks in `cxrpipe run`) write one piece file each under ``_pieces/`` and
+return the partitions' sizes and their pieces' layout. The driver plans the shard counts from
+the sizes and each shard's byte ranges from the layouts; one task per shard reads its ranges
+and merges them in seeded order. The pieces are deleted once the shards are written.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .. import manifest, storage
 from ..errors import UserError
-from ..shard_tasks import ShardContext, ShardRecord, read_versions, write_shard
-from ..shards import ShardOptions, Version, order_key, plan_shards, shard_of, shard_offsets, version_partitions
+from ..pieces import plan_reads
+from ..shard_tasks import PIECES, PieceFile, ShardContext, part_pieces, write_shard
+from ..shards import ShardOptions, merge_metadata, plan_shards
 from ..verify import load_manifest
 from .failures import job_failures
 from .progress import progress_reporter
@@ -65,73 +69,42 @@ def load_input(job: ShardsJob) -> dict:
 def run_shards(spark, job: ShardsJob, source: dict) -> ShardsSummary:
     """Write the shards and their manifest (last)."""
     started = time.monotonic()
-    classes = tuple(source["classes"])
     parts = [storage.join(job.input_uri, f["path"]) for f in source["files"] if f["path"].startswith("index/")]
-    config = job.storage
-    sc = spark.sparkContext
-    versions = sc.parallelize(parts, max(1, len(parts))).flatMap(
-        lambda uri: [(v, None) for v in read_versions(uri, config)])
-    records = to_records(versions, classes, job.options)
-    ctx = ShardContext(job.input_uri, job.output_uri, config, classes, source["dataset"],
-                       source["parameters"]["size"])
+    ctx = ShardContext(job.input_uri, job.output_uri, job.storage, tuple(source["classes"]),
+                       source["dataset"], source["parameters"]["size"], job.options)
     manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
-    storage.delete(manifest_uri, config)
-    entries, stats = write_shards(spark, records, ctx, job.options)
+    storage.delete(manifest_uri, job.storage)
+    sc = spark.sparkContext
+    sc.setJobGroup(GROUP, "frame records", interruptOnCancel=True)
+    with pieces_folder(ctx):
+        with job_failures("reading the preprocessed images"), \
+                progress_reporter(sc, GROUP, len(parts), "index parts"):
+            outputs = sc.parallelize(list(enumerate(parts)), max(1, len(parts))).map(
+                lambda task: part_pieces(task[0], task[1], ctx)).collect()
+        entries, stats = write_shards(spark, [p for _, p in outputs if p], ctx,
+                                      merge_metadata(m for m, _ in outputs))
     built = shards_manifest(ctx, _parameters(job, source), entries, stats)
-    storage.write_bytes(manifest_uri, manifest.dumps(built), config)
+    storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
     return ShardsSummary(built, time.monotonic() - started)
 
 
-def to_records(versions, classes, options: ShardOptions):
-    """RDD of (Version, JPEG bytes or None) -> RDD of ShardRecords, one per selected partition.
-
-    The first selected partition of a version holds its primary copy.
-    """
-    return versions.flatMap(lambda pair: expand(pair, classes, options))
-
-
-def expand(pair: tuple[Version, bytes | None], classes, options: ShardOptions) -> list[ShardRecord]:
-    """One version's ShardRecords, one per selected partition (the first is primary)."""
-    version, jpeg = pair
-    partitions = version_partitions(version, classes, options)
-    return [ShardRecord(version, p, i == 0, jpeg) for i, p in enumerate(partitions)]
+@contextmanager
+def pieces_folder(ctx: ShardContext):
+    """Around a job that writes piece files: they are deleted however it ends (a crashed
+    run's are overwritten by the next one's tasks, then deleted)."""
+    try:
+        yield
+    finally:
+        storage.delete_all(storage.join(ctx.output_root, PIECES), ctx.storage)
 
 
-def record_metadata(records) -> tuple[dict, dict]:
-    """What planning needs from some records: (split, partition) -> JPEG bytes, and split ->
-    (images, per-class positives) counting each selected image once. Mergeable with
-    ``merge_metadata``, so tasks can compute it on the way (`cxrpipe run`)."""
-    sizes, stats = {}, {}
-    for r in records:
-        key = (r.version.split, r.partition)
-        sizes[key] = sizes.get(key, 0) + r.version.bytes
-        if r.primary and r.version.augmentation == "none":
-            stats[r.version.split] = _merge_stats(stats.get(r.version.split), (1, list(r.version.multi_hot)))
-    return sizes, stats
-
-
-def merge_metadata(parts) -> tuple[dict, dict]:
-    sizes, stats = {}, {}
-    for part_sizes, part_stats in parts:
-        for key, n in part_sizes.items():
-            sizes[key] = sizes.get(key, 0) + n
-        for split, value in part_stats.items():
-            stats[split] = _merge_stats(stats.get(split), value)
-    return sizes, stats
-
-
-def _merge_stats(a, b):
-    return b if a is None else (a[0] + b[0], [x + y for x, y in zip(a[1], b[1])])
-
-
-def write_shards(spark, records, ctx: ShardContext, options: ShardOptions,
-                 metadata: tuple[dict, dict] | None = None) -> tuple[list[dict], dict]:
+def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,
+                 metadata: tuple[dict, dict]) -> tuple[list[dict], dict]:
     """Plan shards from the records' sizes and write them, one task each.
 
     Args:
-        metadata: the records' ``record_metadata`` when already known (`cxrpipe run` computes
-            it in the preprocessing tasks); then the records are read once, by the writers,
-            instead of being cached and read twice.
+        pieces: the piece files the framing tasks wrote.
+        metadata: the framing tasks' merged ``record_metadata``.
 
     Returns:
         The shards' manifest entries, and split -> (images, per-class positives) of the
@@ -140,41 +113,20 @@ def write_shards(spark, records, ctx: ShardContext, options: ShardOptions,
     Raises:
         UserError: no record matches the class and split filters.
     """
-    persist = metadata is None
-    if persist:
-        records = records.persist()
+    sizes, stats = metadata
+    if not sizes:
+        raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
+    shards = plan_shards(sizes, ctx.classes, ctx.options)
+    work = list(zip(shards, plan_reads(shards, ((p.uri, p.layout) for p in pieces))))
+    sc = spark.sparkContext
+    sc.setJobGroup(GROUP, "write shards", interruptOnCancel=True)
     try:
-        if metadata is None:
-            with job_failures("planning shards"):
-                metadata = merge_metadata(records.mapPartitions(lambda rs: [record_metadata(rs)]).collect())
-        sizes, stats = metadata
-        if not sizes:
-            raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
-        shards = plan_shards(sizes, ctx.classes, options)
-        offsets = shard_offsets(shards)
-        per_partition = {(s.split, s.partition): s.count for s in shards}
-        return _write(spark, records, shards, offsets, per_partition, ctx, options.seed), stats
-    finally:
-        if persist:
-            records.unpersist()
-
-
-def _write(spark, records, shards, offsets, per_partition, ctx, seed) -> list[dict]:
-    def keyed(record: ShardRecord):
-        key = (record.version.split, record.partition)
-        number = offsets[key] + shard_of(record.version, per_partition[key], seed)
-        return (number, order_key(record.version, seed)), record
-
-    sorted_records = records.map(keyed).repartitionAndSortWithinPartitions(
-        len(shards), partitionFunc=lambda key: key[0])
-    spark.sparkContext.setJobGroup(GROUP, "write shards", interruptOnCancel=True)
-    try:
-        with job_failures("writing shards"), progress_reporter(spark.sparkContext, GROUP, len(shards), "shards"):
-            return sorted_records.mapPartitionsWithIndex(
-                lambda i, items: [write_shard(shards[i], (r for _, r in items), ctx)]).collect()
+        with job_failures("writing shards"), progress_reporter(sc, GROUP, len(shards), "shards"):
+            entries = sc.parallelize(work, len(work)).map(lambda w: write_shard(w[0], w[1], ctx)).collect()
     finally:
         # Tasks killed mid-upload cannot abort their own multipart uploads.
         storage.abort_incomplete_uploads(storage.join(ctx.output_root, "tfrecords/"), ctx.storage)
+    return entries, stats
 
 
 def shard_counts(entries: list[dict]) -> dict:

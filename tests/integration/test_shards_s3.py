@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections import Counter
@@ -13,6 +14,7 @@ import pytest
 
 import s3objects
 from cxrpipe.cli import main
+from cxrpipe.tfrecord import decode_example, iter_records
 
 BUCKET = "cxr-shards-test"
 NIH = ["Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
@@ -71,7 +73,7 @@ def tf_records(tmp_path, files: dict[str, bytes], num_classes: int) -> list[dict
 def test_class_filter_writes_exactly_the_requested_partitions(dataset, s3, tmp_path):
     out = f"s3://{BUCKET}/two-classes"
     assert main(["shards", "--input", f"s3://{BUCKET}/pre", "--output", out, "--classes",
-                 "Effusion,No_Finding", "--num-shards", "3", *dataset["ep"]]) == 0
+                 "Effusion,No_Finding", "--num-shards", "3", "--shard-seed", "5", *dataset["ep"]]) == 0
     files = {k: v for k, v in objects(s3, "two-classes/").items() if k.startswith("tfrecords/")}
     partitions = {tuple(k.split("/")[1:3]) for k in files}
     assert {p for _, p in partitions} == {"Effusion", "No_Finding"}
@@ -88,7 +90,21 @@ def test_class_filter_writes_exactly_the_requested_partitions(dataset, s3, tmp_p
         assert r["partition"] in dataset["labels"][r["id"]]
     versions = Counter((r["id"], r["aug"]) for r in records if r["primary"])
     assert set(versions) == {(r["id"], r["aug"]) for r in records} and set(versions.values()) == {1}
+    assert_seeded_placement(files, shards=3, seed=5)
     assert main(["verify", out, *dataset["ep"]]) == 0
+
+
+def assert_seeded_placement(files: dict[str, bytes], shards: int, seed: int) -> None:
+    """DESIGN.md's promise, recomputed here: a record's place follows from (seed, image id,
+    augmentation) alone. Its order key is SHA-256 of "seed:order:id:aug" (first 16 bytes);
+    records sit in key order, and the key's first 8 bytes times n, over 2^64, is the shard."""
+    for name, data in files.items():
+        index = int(name.rsplit("-of-", 1)[0].rsplit("-", 1)[1])
+        keys = [hashlib.sha256(f"{seed}:order:{e['image/id'][0].decode()}:"
+                               f"{e['image/augmentation'][0].decode()}".encode()).digest()[:16]
+                for e in map(decode_example, iter_records(data))]
+        assert all(int.from_bytes(k[:8], "big") * shards >> 64 == index for k in keys), name
+        assert keys == sorted(keys), name
 
 
 def test_exclusive_membership_keeps_only_pure_images(dataset, s3, tmp_path):
@@ -129,6 +145,8 @@ def test_run_equals_preprocess_then_shards(dataset, s3):
         {k: v for k, v in pre.items() if k != "_MANIFEST.json"}
     manifest = json.loads(run["_MANIFEST.json"])
     assert manifest["kind"] == "run" and manifest["shard_counts"]
+    assert set(run) == {f["path"] for f in manifest["files"]} | {"_MANIFEST.json"} | \
+        {k for k in run if k.startswith("images/")}  # the piece files are gone
     assert main(["verify", f"s3://{BUCKET}/run", *dataset["ep"]]) == 0
 
 

@@ -157,13 +157,16 @@ def _write_versions(item: WorkItem, rendered: Rendered, ctx: JobContext, writes,
     for i, flag in enumerate(item.multi_hot):
         positives[i] += flag
     result.images[item.split] += 1
+    # A multi-label image's copies share their bytes: one checksum per version.
+    digests = {augmentation: storage.sha256(jpeg) for augmentation, jpeg in rendered.versions}
     for partition in item.partitions:
         for augmentation, jpeg in rendered.versions:
             path = f"images/{item.split}/{class_dirname(partition)}/{item.stem}{SUFFIX[augmentation]}.jpg"
             writes.put(storage.join(ctx.output_root, path), jpeg, ctx.storage)
             result.written[(item.split, partition, augmentation)] += 1
             result.jpeg_bytes += len(jpeg)
-            rows.append(_index_row(item, rendered, partition, augmentation, path, jpeg, ctx.render.size))
+            rows.append(_index_row(item, rendered, partition, augmentation, path, jpeg,
+                                   digests[augmentation], ctx.render.size))
     return rows
 
 
@@ -174,12 +177,12 @@ def _emit_versions(rows: list[dict], rendered: Rendered, on_version) -> None:
             on_version(version_from_row(row), jpegs[row["augmentation"]])
 
 
-def _index_row(item, rendered, partition, augmentation, path, jpeg, size) -> dict:
+def _index_row(item, rendered, partition, augmentation, path, jpeg, digest, size) -> dict:
     return {
         "image_id": item.image_id, "patient_id": item.patient_id, "split": item.split,
         "partition": partition, "augmentation": augmentation,
         "primary": partition == item.partitions[0], "path": path,
-        "bytes": len(jpeg), "sha256": storage.sha256(jpeg), "height": size, "width": size,
+        "bytes": len(jpeg), "sha256": digest, "height": size, "width": size,
         "multi_hot": list(item.multi_hot), "uncertain": list(item.uncertain), "view": item.view,
         "source": item.source, "source_format": rendered.source_format,
         "source_height": rendered.source_height, "source_width": rendered.source_width,

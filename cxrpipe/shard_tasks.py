@@ -14,7 +14,7 @@ import os
 import tempfile
 from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 from . import features, storage, tables
@@ -73,7 +73,7 @@ class PieceFile:
     """A task's piece file and where each partition's records lie in it (to the driver)."""
 
     uri: str
-    layout: dict[tuple[str, str], PartitionIndex] = field(default_factory=dict)
+    layout: dict[tuple[str, str], PartitionIndex]
 
 
 def piece_uri(output_root: str, task: int) -> str:
@@ -137,7 +137,7 @@ def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardCont
     with tempfile.TemporaryFile(dir=spill_dir) as spill, StreamWriter(uri, ctx.storage) as sink, \
             ThreadPoolExecutor(4, thread_name_prefix="cxrpipe-shard-io") as pool:
         index = []
-        reads = (partial(storage.read_range, uri, start, end, ctx.storage) for uri, start, end in ranges)
+        reads = (partial(storage.read_range, piece, start, end, ctx.storage) for piece, start, end in ranges)
         for data in _in_order(pool, reads):
             index.extend(entries(data, spill.tell()))
             spill.write(data)

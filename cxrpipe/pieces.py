@@ -68,11 +68,11 @@ def shard_ranges(index: PartitionIndex, n_shards: int) -> list[tuple[int, int, i
     cuts = np.append(np.searchsorted(index.prefixes, shard_boundaries(n_shards), side="left"),
                      len(index.prefixes))
     ranges = []
-    for shard in range(n_shards):
+    # Only the shards with records here: a piece holds a few hundred, n may be thousands.
+    for shard in np.flatnonzero(cuts[1:] > cuts[:-1]):
         lo, hi = int(cuts[shard]), int(cuts[shard + 1])
-        if hi > lo:
-            start = index.start if lo == 0 else int(index.ends[lo - 1])
-            ranges.append((shard, start, int(index.ends[hi - 1])))
+        start = index.start if lo == 0 else int(index.ends[lo - 1])
+        ranges.append((int(shard), start, int(index.ends[hi - 1])))
     return ranges
 
 

@@ -8,6 +8,7 @@ or a run with another parallelism writes byte-identical shards.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -123,11 +124,13 @@ def shard_of_key(key: bytes, n_shards: int) -> int:
     return int.from_bytes(key[:8], "big") * n_shards >> 64
 
 
+@functools.lru_cache(maxsize=64)
 def shard_boundaries(n_shards: int) -> np.ndarray:
     """uint64 [b_0, .., b_(n-1)]: shard s holds the keys whose 8-byte prefix p has b_s <= p,
     and p < b_(s+1) unless s is the last."""
-    bounds = [-(-(s << 64) // n_shards) for s in range(n_shards)]
-    return np.array(bounds, np.uint64)
+    bounds = np.array([-(-(s << 64) // n_shards) for s in range(n_shards)], np.uint64)
+    bounds.flags.writeable = False  # cached: shared by every caller
+    return bounds
 
 
 def order_key(version: Version, seed: int) -> bytes:

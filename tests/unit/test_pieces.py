@@ -43,7 +43,7 @@ def test_a_piece_holds_each_partition_sorted_by_key():
         assert list(index.prefixes) == [int.from_bytes(k[:8], "big") for k, _, _ in mine]
 
 
-@pytest.mark.parametrize("n_shards", [1, 2, 3, 7, 50])
+@pytest.mark.parametrize("n_shards", [1, 2, 3, 7, 50, 5000])
 def test_each_shards_records_are_one_range_of_the_piece(n_shards):
     rows = records(200, partitions=(("val", "C"),))
     data, layout = encoded(rows)

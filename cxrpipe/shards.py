@@ -138,14 +138,6 @@ def order_key(version: Version, seed: int) -> bytes:
     return _digest(seed, "order", version.image_id, version.augmentation)[:16]
 
 
-def shard_offsets(shards: list[Shard]) -> dict[tuple[str, str], int]:
-    """(split, class) -> the global number of its first shard."""
-    offsets: dict[tuple[str, str], int] = {}
-    for number, shard in enumerate(shards):
-        offsets.setdefault((shard.split, shard.partition), number)
-    return offsets
-
-
 def expand(version: Version, classes, options: ShardOptions) -> list[ShardRecord]:
     """One version's records, one per selected partition (the first is primary)."""
     partitions = version_partitions(version, classes, options)

@@ -91,11 +91,17 @@ def run_shards(spark, job: ShardsJob, source: dict) -> ShardsSummary:
 @contextmanager
 def pieces_folder(ctx: ShardContext):
     """Around a job that writes piece files: they are deleted however it ends (a crashed
-    run's are overwritten by the next one's tasks, then deleted)."""
+    run's are overwritten by the next one's tasks, then deleted). Failing to delete them is a
+    warning: it must neither fail a finished job nor hide why a job failed."""
+    folder = storage.join(ctx.output_root, PIECES)
     try:
         yield
     finally:
-        storage.delete_all(storage.join(ctx.output_root, PIECES), ctx.storage)
+        try:
+            storage.delete_all(folder, ctx.storage)
+        except (OSError, UserError) as exc:
+            log.warning("could not delete the piece files under %s (%s); they are not part of the "
+                        "dataset and the next run replaces them", folder, exc)
 
 
 def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,

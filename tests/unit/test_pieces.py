@@ -112,3 +112,23 @@ def test_a_cut_entry_is_an_error_not_a_short_shard():
 def test_keys_must_be_sixteen_bytes():
     with pytest.raises(ValueError, match="16 bytes"):
         PieceBuilder().add(("train", "A"), b"short", "none", frame(b"x"))
+
+
+def test_pieces_are_deleted_and_cleanup_trouble_never_hides_the_jobs_own_error(tmp_path, monkeypatch, caplog):
+    from cxrpipe.spark.shards import pieces_folder
+
+    ctx = ShardContext(str(tmp_path), str(tmp_path), storage.StorageConfig(), ("A",), "nih", 299)
+    with pieces_folder(ctx):
+        (tmp_path / "_pieces").mkdir()
+        (tmp_path / "_pieces" / "part-00000.bin").write_bytes(b"x")
+    assert not (tmp_path / "_pieces").exists()
+
+    def broken(uri, config):
+        raise OSError("storage is down")
+
+    monkeypatch.setattr(storage, "delete_all", broken)
+    with pytest.raises(RuntimeError, match="the job's own error"), pieces_folder(ctx):
+        raise RuntimeError("the job's own error")
+    with pieces_folder(ctx):  # a finished job stays finished
+        pass
+    assert "storage is down" in caplog.text

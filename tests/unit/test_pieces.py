@@ -132,3 +132,20 @@ def test_pieces_are_deleted_and_cleanup_trouble_never_hides_the_jobs_own_error(t
     with pieces_folder(ctx):  # a finished job stays finished
         pass
     assert "storage is down" in caplog.text
+
+
+def test_a_damaged_piece_fails_the_shard_and_publishes_nothing(tmp_path):
+    from cxrpipe.tfrecord import CorruptRecord
+
+    ctx = ShardContext(str(tmp_path), str(tmp_path), storage.StorageConfig(), ("A",), "nih", 299)
+    data, layout = encoded(records(10, partitions=(("train", "A"),)))
+    damaged = bytearray(data)
+    _, offset, _, _ = entries(data, 0)[3]
+    damaged[offset + 12] ^= 1  # the fourth record's first payload byte (after length and its CRC)
+    path = tmp_path / "piece.bin"
+    path.write_bytes(bytes(damaged))
+    shard = Shard("train", "A", 0, 1)
+    ranges = [(str(path), start, end) for _, start, end in shard_ranges(layout[("train", "A")], 1)]
+    with pytest.raises(CorruptRecord):
+        write_shard(shard, ranges, ctx)
+    assert not (tmp_path / shard.path).exists()

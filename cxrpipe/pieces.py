@@ -37,6 +37,14 @@ class PartitionIndex:
     ends: np.ndarray           # uint64, each entry's end offset in the file
 
 
+@dataclass(frozen=True)
+class PieceFile:
+    """A task's piece file and where each partition's records lie in it (to the driver)."""
+
+    uri: str
+    layout: dict[tuple[str, str], PartitionIndex]
+
+
 class PieceBuilder:
     """Collects one task's framed records; ``encode`` lays them out as one piece file."""
 
@@ -94,18 +102,18 @@ def entries(data: bytes, base: int) -> list[tuple[bytes, int, int, str]]:
     return found
 
 
-def plan_reads(shards, pieces) -> list[list[tuple[str, int, int]]]:
+def plan_reads(shards, pieces: list[PieceFile]) -> list[list[tuple[str, int, int]]]:
     """What each shard's writer reads: per shard (in ``shards`` order), (piece URI, start, end).
 
     Args:
         shards: every shard to write (``shards.plan_shards``).
-        pieces: (URI, layout) of every piece file, as ``PieceBuilder.encode`` laid it out.
+        pieces: every piece file written.
     """
     number = {(s.split, s.partition, s.index): i for i, s in enumerate(shards)}
     counts = {(s.split, s.partition): s.count for s in shards}
     reads: list[list[tuple[str, int, int]]] = [[] for _ in shards]
-    for uri, layout in pieces:
-        for (split, partition), index in layout.items():
+    for piece in pieces:
+        for (split, partition), index in piece.layout.items():
             for shard, start, end in shard_ranges(index, counts[(split, partition)]):
-                reads[number[(split, partition, shard)]].append((uri, start, end))
+                reads[number[(split, partition, shard)]].append((piece.uri, start, end))
     return reads

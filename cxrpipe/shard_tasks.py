@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from . import features, storage, tables
-from .pieces import PartitionIndex, PieceBuilder, entries
+from .pieces import PieceBuilder, PieceFile, entries
+from .prefetch import in_order
 from .shards import Shard, ShardOptions, ShardRecord, Version, expand, order_key, record_metadata
 from .tfrecord import frame, iter_records
 from .upload import StreamWriter
 
-READ_AHEAD = 8
 PIECES = "_pieces"
 
 
@@ -68,14 +68,6 @@ def example_bytes(record: ShardRecord, jpeg: bytes, ctx: ShardContext) -> bytes:
     )
 
 
-@dataclass(frozen=True)
-class PieceFile:
-    """A task's piece file and where each partition's records lie in it (to the driver)."""
-
-    uri: str
-    layout: dict[tuple[str, str], PartitionIndex]
-
-
 def piece_uri(output_root: str, task: int) -> str:
     return storage.join(output_root, PIECES, f"part-{task:05d}.bin")
 
@@ -83,12 +75,17 @@ def piece_uri(output_root: str, task: int) -> str:
 def frame_version(version: Version, jpeg: bytes, ctx: ShardContext, builder: PieceBuilder) -> list[ShardRecord]:
     """Frame a version's record in each selected partition into ``builder``; returns the records."""
     records = expand(version, ctx.classes, ctx.options)
+    frame_records(records, jpeg, ctx, builder)
+    return records
+
+
+def frame_records(records: list[ShardRecord], jpeg: bytes, ctx: ShardContext, builder: PieceBuilder) -> None:
+    """Frame one version's records (``expand``'s) into ``builder``."""
     if records:
-        key = order_key(version, ctx.options.seed)
+        key = order_key(records[0].version, ctx.options.seed)
         for record in records:
             framed = frame(example_bytes(record, jpeg, ctx))
-            builder.add((version.split, record.partition), key, version.augmentation, framed)
-    return records
+            builder.add((record.version.split, record.partition), key, record.version.augmentation, framed)
 
 
 def write_pieces(builder: PieceBuilder, uri: str, config: storage.StorageConfig) -> PieceFile | None:
@@ -103,24 +100,15 @@ def write_pieces(builder: PieceBuilder, uri: str, config: storage.StorageConfig)
 def part_pieces(task: int, part_uri: str, ctx: ShardContext) -> tuple[tuple[dict, dict], PieceFile | None]:
     """`cxrpipe shards`: one index part's records framed into a piece file, with their
     planning metadata. Reads only the JPEGs of selected versions, a few reads in flight."""
-    selected = [v for v in read_versions(part_uri, ctx.storage) if expand(v, ctx.classes, ctx.options)]
-    builder, records = PieceBuilder(), []
+    expanded = [rs for v in read_versions(part_uri, ctx.storage) if (rs := expand(v, ctx.classes, ctx.options))]
+    builder = PieceBuilder()
     with ThreadPoolExecutor(4, thread_name_prefix="cxrpipe-shard-io") as pool:
-        reads = (partial(storage.read_bytes, storage.join(ctx.input_root, v.path), ctx.storage) for v in selected)
-        for version, jpeg in zip(selected, _in_order(pool, reads)):
-            records.extend(frame_version(version, jpeg, ctx, builder))
-    return record_metadata(records), write_pieces(builder, piece_uri(ctx.output_root, task), ctx.storage)
-
-
-def _in_order(pool, calls):
-    """Results of zero-argument ``calls`` in order, READ_AHEAD of them in flight."""
-    pending: deque = deque()
-    for call in calls:
-        pending.append(pool.submit(call))
-        if len(pending) >= READ_AHEAD:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+        reads = (partial(storage.read_bytes, storage.join(ctx.input_root, rs[0].version.path), ctx.storage)
+                 for rs in expanded)
+        for records, jpeg in zip(expanded, in_order(pool, reads)):
+            frame_records(records, jpeg, ctx, builder)
+    metadata = record_metadata(r for records in expanded for r in records)
+    return metadata, write_pieces(builder, piece_uri(ctx.output_root, task), ctx.storage)
 
 
 def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardContext) -> dict:
@@ -139,7 +127,7 @@ def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardCont
             ThreadPoolExecutor(4, thread_name_prefix="cxrpipe-shard-io") as pool:
         index = []
         reads = (partial(storage.read_range, piece, start, end, ctx.storage) for piece, start, end in ranges)
-        for data in _in_order(pool, reads):
+        for data in in_order(pool, reads):
             index.extend(entries(data, spill.tell()))
             spill.write(data)
         spill.flush()

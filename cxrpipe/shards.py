@@ -113,11 +113,6 @@ def _digest(*parts) -> bytes:
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
 
 
-def shard_of(version: Version, n_shards: int, seed: int) -> int:
-    """The shard (0..n-1) of a version within its partition."""
-    return shard_of_key(order_key(version, seed), n_shards)
-
-
 def shard_of_key(key: bytes, n_shards: int) -> int:
     """The shard of an order key among n: monotone in the key, so a sorted partition splits
     into contiguous shards for any n."""

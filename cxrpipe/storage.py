@@ -188,21 +188,18 @@ def _new_s3_client(config: StorageConfig):
 class _S3:
     @staticmethod
     def read(uri: str, config: StorageConfig) -> bytes:
-        bucket, key = split_s3(uri)
-        try:
-            return s3_client(config).get_object(Bucket=bucket, Key=key)["Body"].read()
-        except Exception as exc:  # botocore raises per-service classes; map the one we act on
-            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
-                raise FileNotFoundError(uri) from None
-            raise storage_error("reading", uri, exc) from None
+        return _S3.get(uri, config)
 
     @staticmethod
     def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
+        return _S3.get(uri, config, Range=f"bytes={start}-{end - 1}")
+
+    @staticmethod
+    def get(uri: str, config: StorageConfig, **options) -> bytes:
         bucket, key = split_s3(uri)
         try:
-            body = s3_client(config).get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{end - 1}")["Body"]
-            return body.read()
-        except Exception as exc:
+            return s3_client(config).get_object(Bucket=bucket, Key=key, **options)["Body"].read()
+        except Exception as exc:  # botocore raises per-service classes; map the one we act on
             if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
                 raise FileNotFoundError(uri) from None
             raise storage_error("reading", uri, exc) from None
@@ -339,10 +336,11 @@ def delete_all(uri: str, config: StorageConfig) -> int:
     """Remove every object under ``uri`` (a folder or prefix), and a local folder itself;
     returns how many objects went."""
     keys = list_keys(uri, config)
-    with ThreadPoolExecutor(16, thread_name_prefix="cxrpipe-delete") as pool:
-        list(pool.map(lambda key: delete(join(uri, key), config), keys))
-    if not is_s3(uri):
-        shutil.rmtree(local_path(uri), ignore_errors=True)
+    if is_s3(uri):
+        with ThreadPoolExecutor(16, thread_name_prefix="cxrpipe-delete") as pool:
+            list(pool.map(lambda key: delete(join(uri, key), config), keys))
+    elif local_path(uri).exists():
+        shutil.rmtree(local_path(uri))
     return len(keys)
 
 

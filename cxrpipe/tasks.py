@@ -13,6 +13,7 @@ import resource
 from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import cv2
 
@@ -21,12 +22,12 @@ from .errors import ImageRejected
 from .imageops import Rendered, RenderParams, render
 from .labels import class_dirname
 from .plan import WorkItem
+from .prefetch import in_order
 from .shard_tasks import version_from_row
 
 log = logging.getLogger(__name__)
 
 IO_THREADS = 4
-READ_AHEAD = 8
 SUFFIX = {"none": "", "hflip": "_hflip", "vflip": "_vflip", "hvflip": "_hvflip"}
 
 
@@ -109,23 +110,15 @@ def run_task(task: int, items: tuple[WorkItem, ...], ctx: JobContext, on_version
 
 
 def _prefetch(items, ctx: JobContext, pool: ThreadPoolExecutor):
-    """Yield (item, bytes | Exception) in order, keeping a few reads in flight."""
-    pending: deque[tuple[WorkItem, Future | None]] = deque()
-    feed = iter(items)
+    """(item, bytes | ImageRejected | None) in order, a few reads in flight; None for items the
+    index already rejected (nothing to read)."""
+    calls = (partial(_read, storage.join(ctx.images_root, item.source), ctx.storage)
+             if item.rejected is None else _nothing for item in items)
+    return zip(items, in_order(pool, calls))
 
-    def submit_next() -> None:
-        item = next(feed, None)
-        if item is not None:
-            needs_read = item.rejected is None
-            uri = storage.join(ctx.images_root, item.source)
-            pending.append((item, pool.submit(_read, uri, ctx.storage) if needs_read else None))
 
-    for _ in range(READ_AHEAD):
-        submit_next()
-    while pending:
-        item, future = pending.popleft()
-        submit_next()
-        yield item, (future.result() if future else None)
+def _nothing() -> None:
+    return None
 
 
 def _read(uri: str, config: storage.StorageConfig) -> bytes | ImageRejected:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from .. import manifest, storage
 from ..errors import UserError
-from ..pieces import plan_reads
-from ..shard_tasks import PIECES, PieceFile, ShardContext, part_pieces, write_shard
+from ..pieces import PieceFile, plan_reads
+from ..shard_tasks import PIECES, ShardContext, part_pieces, write_shard
 from ..shards import ShardOptions, merge_metadata, plan_shards
 from ..verify import load_manifest
 from .failures import job_failures
@@ -123,7 +123,7 @@ def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,
     if not sizes:
         raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
     shards = plan_shards(sizes, ctx.classes, ctx.options)
-    work = list(zip(shards, plan_reads(shards, ((p.uri, p.layout) for p in pieces))))
+    work = list(zip(shards, plan_reads(shards, pieces)))
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, "write shards", interruptOnCancel=True)
     try:

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from cxrpipe import storage
-from cxrpipe.pieces import PieceBuilder, entries, plan_reads, shard_ranges
+from cxrpipe.pieces import PieceBuilder, PieceFile, entries, plan_reads, shard_ranges
 from cxrpipe.shard_tasks import ShardContext, write_shard
 from cxrpipe.shards import Shard, shard_of_key
 from cxrpipe.tfrecord import frame, iter_records
@@ -65,7 +65,7 @@ def test_read_plan_gives_every_shard_all_its_records_from_every_piece(tmp_path):
         data, layout = encoded(mine)
         path = tmp_path / f"part-{task}.bin"
         path.write_bytes(data)
-        pieces.append((str(path), layout))
+        pieces.append(PieceFile(str(path), layout))
         rows.extend(mine)
     reads = plan_reads(shards, pieces)
     for shard, ranges in zip(shards, reads):

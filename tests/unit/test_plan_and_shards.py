@@ -9,7 +9,7 @@ import pytest
 from cxrpipe import manifest
 from cxrpipe.index import DatasetIndex, IndexReject, Record
 from cxrpipe.plan import PlanOptions, build_plan, task_count
-from cxrpipe.shards import Shard, ShardOptions, Version, order_key, plan_shards, shard_of, version_partitions
+from cxrpipe.shards import Shard, ShardOptions, Version, order_key, plan_shards, shard_of_key, version_partitions
 
 CLASSES = ("Mass", "Nodule", "No Finding")
 
@@ -65,8 +65,8 @@ def version(image_id="a", aug="none", multi_hot=(1, 0, 0), uncertain=(0, 0, 0), 
 def test_shard_choice_is_stable_and_spread():
     counts = [0] * 4
     for i in range(400):
-        n = shard_of(version(f"img{i}"), 4, seed=1)
-        assert n == shard_of(version(f"img{i}"), 4, seed=1)
+        n = shard_of_key(order_key(version(f"img{i}"), seed=1), 4)
+        assert n == shard_of_key(order_key(version(f"img{i}"), seed=1), 4)
         counts[n] += 1
     assert min(counts) > 60  # about 100 each
     assert order_key(version("a"), 1) != order_key(version("a"), 2)

@@ -8,6 +8,10 @@ import sys
 
 from . import __version__
 from .errors import JobFailed, UserError
+from .index import READERS, TableColumns
+from .index.chexpert import VALID_AS
+from .index.mimic import EXTENSIONS as MIMIC_EXTENSIONS
+from .synth import LAYOUTS as SYNTH_LAYOUTS
 
 log = logging.getLogger("cxrpipe")
 
@@ -52,20 +56,48 @@ def _spark_options() -> argparse.ArgumentParser:
 
 def _preprocess_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--dataset", required=True, choices=["nih", "chexpert", "folders"],
+    p.add_argument("--dataset", required=True, choices=list(READERS),
                    help="the layout of the source dataset")
     p.add_argument("--index", default=None, metavar="URI",
-                   help="Data_Entry_2017.csv (nih) or train.csv/valid.csv (chexpert); not for folders")
+                   help="the index file, gzip or not: Data_Entry_2017.csv (nih, any revision), "
+                        "train.csv (chexpert), mimic-cxr-2.0.0-metadata.csv.gz (mimic), your CSV "
+                        "(table); not for folders")
     p.add_argument("--images", required=True, metavar="URI",
                    help="the root the index's paths are relative to (folders: the dataset root)")
     p.add_argument("--output", required=True, metavar="URI", help="the dataset root to write")
     p.add_argument("--test-list", default=None, metavar="URI",
-                   help="NIH's official test_list.txt: those images form the test split")
+                   help="nih: the official test_list.txt: those images form the test split")
+    p.add_argument("--valid-index", default=None, metavar="URI",
+                   help="chexpert: valid.csv, kept as a split of its own (see --valid-as)")
+    p.add_argument("--valid-as", default="val", choices=list(VALID_AS),
+                   help="chexpert: the split --valid-index's images form")
+    p.add_argument("--labels", default=None, metavar="URI",
+                   help="mimic: the label file (default: mimic-cxr-2.0.0-chexpert.csv.gz beside "
+                        "--index; name the -negbio one for NegBio's labels)")
+    p.add_argument("--split-file", default=None, metavar="URI",
+                   help="mimic: the official split (default: mimic-cxr-2.0.0-split.csv.gz beside --index)")
+    p.add_argument("--mimic-files", default="jpg", choices=list(MIMIC_EXTENSIONS),
+                   help="mimic: jpg (MIMIC-CXR-JPG) or dcm (MIMIC-CXR's DICOM files, same tree)")
+    t = TableColumns()
+    p.add_argument("--path-column", default=t.path, help="table: the column of image paths, relative to --images")
+    p.add_argument("--patient-column", default=t.patient, help="table: the column of patient ids")
+    p.add_argument("--view-column", default=None,
+                   help="table: the column of views (PA, AP, ...); without it every image counts as frontal")
+    p.add_argument("--split-column", default=None,
+                   help="table: a column of official splits (train, val, test; blank: split by patient)")
+    p.add_argument("--label-columns", default=None, metavar="A,B,...",
+                   help="table: one column per class, valued 1, 0, -1 (uncertain) or blank")
+    p.add_argument("--labels-column", default=None, metavar="NAME",
+                   help="table: one column of class names joined by --label-separator")
+    p.add_argument("--label-separator", default=t.separator, help="table: separator of --labels-column")
     p.add_argument("--split", default="0.7,0.1,0.2", help="train,val,test fractions, by patient")
     p.add_argument("--resplit", action="store_true",
-                   help="ignore the splits a layout fixes (folders, --test-list) and split by patient")
+                   help="ignore the official splits (folders, --test-list, --split-file; --valid-index "
+                        "images are merged) and split by patient")
     p.add_argument("--seed", type=int, default=0, help="seed of the split and of all choices")
-    p.add_argument("--classes", default=None, help="comma list of classes to keep (default: all)")
+    p.add_argument("--classes", default=None,
+                   help="comma list of class partitions to keep, as the dataset spells them; "
+                        "Unlabeled: images with no positive class (default: all)")
     p.add_argument("--membership", default="any", choices=["any", "exclusive"],
                    help="exclusive: only images with this class alone (the pure sets)")
     p.add_argument("--uncertain", default="zeros", choices=["ones", "zeros", "ignore"],
@@ -97,7 +129,9 @@ def _preprocess_options() -> argparse.ArgumentParser:
 
 def _shard_filter_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--classes", default=None, help="comma list of class partitions to write (default: all)")
+    p.add_argument("--classes", default=None,
+                   help="comma list of class partitions to write, as the manifest spells them; "
+                        "Unlabeled: images with no positive class (default: all)")
     p.add_argument("--splits", default=None, help="comma list of splits to write (default: all)")
     p.add_argument("--membership", default="any", choices=["any", "exclusive"],
                    help="exclusive: only images with this class alone (the pure sets)")
@@ -141,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", parents=[store], formatter_class=_Formatter,
                        help="a synthetic phantom dataset in the exact layout of a real one")
-    p.add_argument("--layout", default="nih", choices=["nih", "chexpert", "folders"],
+    p.add_argument("--layout", default="nih", choices=list(SYNTH_LAYOUTS),
                    help="the real dataset whose files and index format to imitate")
     p.add_argument("--out", required=True, metavar="URI", help="where to write it (s3:// or a folder)")
     p.add_argument("--n", type=int, default=200, help="number of images")

@@ -45,7 +45,9 @@ def preprocess_job(args):
         )
         return PreprocessJob(
             dataset=args.dataset, images_uri=args.images, output_uri=args.output,
-            index_uri=args.index, test_list_uri=args.test_list, plan=plan, render=render,
+            index_uri=args.index, companions=_companions(args),
+            reader_options=tuple(_READER_OPTIONS.get(args.dataset, _no_options)(args).items()),
+            plan=plan, render=render,
             augment_splits=_split_names("--augment-splits", args.augment_splits), storage=_config(args),
             max_reject_fraction=_fraction("--max-reject-fraction", args.max_reject_fraction),
         )
@@ -54,14 +56,57 @@ def preprocess_job(args):
 
 
 def _classes(args):
-    if not args.classes:
-        return None
+    # Checked now where the layout fixes its classes (before any storage is touched); where
+    # the data defines them (folders, table), by the same resolver once the index is read.
     from .index import READERS
 
+    if args.classes is None:
+        return None
     known = READERS[args.dataset].classes
-    if known is None:  # folders: the class list comes from the listing, checked at plan time
-        return tuple(c.strip() for c in args.classes.split(",") if c.strip())
-    return labels.parse_classes(args.classes, known)
+    if known is not None:
+        return labels.resolve_classes(args.classes, known)
+    return tuple(name.strip() for name in args.classes.split(","))
+
+
+# The companion files' flags, by reader argument (index.Companion).
+_COMPANION_FLAGS = {"test_list": "test_list", "valid": "valid_index", "labels": "labels",
+                    "split": "split_file"}
+
+
+def _companions(args) -> tuple[tuple[str, str], ...]:
+    from .index import READERS, companion_uris
+
+    given = {argument: getattr(args, flag, None) for argument, flag in _COMPANION_FLAGS.items()}
+    own = {c.argument for c in READERS[args.dataset].companions}
+    for argument, uri in given.items():
+        if uri and argument not in own:
+            flag = "--" + _COMPANION_FLAGS[argument].replace("_", "-")
+            users = [name for name, r in READERS.items() if argument in {c.argument for c in r.companions}]
+            raise ValueError(f"{flag} is for --dataset {users[0]}, not {args.dataset}")
+    return tuple(sorted(companion_uris(args.dataset, args.index, given, args.resplit).items()))
+
+
+def _table_columns(args) -> dict:
+    from .index import TableColumns
+
+    label_columns = tuple(c.strip() for c in (args.label_columns or "").split(",") if c.strip())
+    columns = TableColumns(path=args.path_column, patient=args.patient_column, view=args.view_column,
+                           split=args.split_column, label_columns=label_columns,
+                           labels_column=args.labels_column, separator=args.label_separator)
+    columns.check()
+    return {"columns": columns}
+
+
+def _no_options(args) -> dict:
+    return {}
+
+
+# Per layout, the reader's keyword options taken from flags (files are companions).
+_READER_OPTIONS = {
+    "chexpert": lambda args: {"valid_as": args.valid_as},
+    "mimic": lambda args: {"extension": args.mimic_files},
+    "table": _table_columns,
+}
 
 
 def _split_names(flag: str, text: str) -> tuple[str, ...]:
@@ -105,9 +150,9 @@ def run(args) -> int:
 
     job = preprocess_job(args)
     _user_errors(lambda: _shard_counts(args))
-    options = ShardOptions(classes=job.plan.classes, membership=job.plan.membership,
-                           num_shards=args.num_shards, shard_mb=args.shard_mb, seed=args.shard_seed)
     plan = plan_preprocess(job)
+    options = ShardOptions(classes=plan.selected, membership=job.plan.membership,
+                           num_shards=args.num_shards, shard_mb=args.shard_mb, seed=args.shard_seed)
     spark = spark_session(args.master, app_name="cxrpipe run")
     result = run_all(spark, job, plan, options)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
@@ -135,7 +180,7 @@ def shard_options(args, dataset_classes: tuple[str, ...]):
     def build():
         _shard_counts(args)
         return ShardOptions(
-            classes=labels.parse_classes(args.classes, dataset_classes) if args.classes else None,
+            classes=labels.resolve_classes(args.classes, dataset_classes),
             splits=_split_names("--splits", args.splits or "") or None,
             membership=args.membership, num_shards=args.num_shards, shard_mb=args.shard_mb,
             seed=args.shard_seed,

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 NO_FINDING = "No Finding"
 
+# The partition of images with no positive class (after the uncertainty policy). Not a class:
+# not in a manifest's class list or multi-hot, no class weight, no autoencoder.
+UNLABELED = "Unlabeled"
+
 NIH_CLASSES = (
     "Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
     "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening",
@@ -23,6 +27,10 @@ CHEXPERT_CLASSES = (
     "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
     "Pleural Other", "Fracture", "Support Devices",
 )
+
+# MIMIC-CXR-JPG's label files (CheXpert and NegBio labelers) name the same 14 observations, in
+# alphabetical order: that is its class order.
+MIMIC_CLASSES = tuple(sorted(CHEXPERT_CLASSES))
 
 # What an uncertain (-1) value becomes. "ignore" labels it 0 like "zeros"; it differs only in
 # the trainer, which masks uncertain entries out of the loss (the mask travels in the shards).
@@ -68,63 +76,53 @@ def uncertain_mask(values) -> tuple[int, ...]:
 
 
 def positives(values, classes, policy: str) -> tuple[str, ...]:
-    """Name the positive classes of one image, in class order.
+    """Name the positive classes of one image, in class order: exactly what the source says,
+    changed only by ``policy`` for -1. An image with none gets ``()``: no label is invented.
 
     Args:
         values: one source value per class (1, 0, -1).
         classes: the dataset's class names, same order and length as ``values``.
         policy: the uncertainty policy (see ``resolve``).
 
-    Returns:
-        The positive class names; ``("No Finding",)`` when none is positive and the dataset
-        has that class; ``()`` when none is positive and it has not.
-
     Raises:
         ValueError: lengths differ, unknown policy or bad value.
     """
     labels = resolve(_same_length(values, classes), policy)
-    found = tuple(name for name, label in zip(classes, labels) if label == 1)
-    if not found and NO_FINDING in classes:
-        return (NO_FINDING,)
-    return found
+    return tuple(name for name, label in zip(classes, labels) if label == 1)
 
 
 def multi_hot(values, classes, policy: str) -> tuple[int, ...]:
-    """Return the 0/1 label vector of one image, consistent with ``positives``.
-
-    It equals ``resolve`` except that an image with no positive class is 1 for ``No Finding``
-    when the dataset has that class.
+    """Return the 0/1 label vector of one image: ``resolve`` checked against the class list.
 
     Raises:
         ValueError: as ``positives``.
     """
-    found = set(positives(values, classes, policy))
-    return tuple(1 if name in found else 0 for name in classes)
+    return resolve(_same_length(values, classes), policy)
 
 
 def partitions(values, classes, policy: str, membership: str, selected=None) -> tuple[str, ...]:
-    """Name the class partitions one image joins, in class order.
+    """Name the partitions one image joins, in partition order (classes, then ``Unlabeled``).
 
     Args:
         values: one source value per class (1, 0, -1).
         classes: the dataset's class names.
         policy: the uncertainty policy (see ``resolve``).
-        membership: ``any``: every positive class (``No Finding`` when none is positive);
+        membership: ``any``: every positive class, or ``Unlabeled`` when none is positive;
             ``exclusive``: only the pure sets, i.e. the image has exactly one positive class
-            and no other class is positive or uncertain (``No Finding``: no positive and no
-            uncertain class). Under ``ones`` a -1 counts as positive, so it can be the one.
-        selected: class names to keep (from ``parse_classes``), or None for all.
+            and no other class is positive or uncertain (``Unlabeled``: no class positive or
+            uncertain). Under ``ones`` a -1 counts as positive, so it can be the one.
+        selected: partition names to keep (from ``resolve_classes``), or None for all.
 
     Returns:
-        The partitions, in class order. The first one holds the image's primary copy.
+        The partitions, in order. The first one holds the image's primary copy.
 
     Raises:
-        ValueError: unknown membership or selected class, or as ``positives``.
+        ValueError: unknown membership or selected name, or as ``positives``.
     """
     if membership not in MEMBERSHIPS:
         raise ValueError(f"--membership: expected one of {', '.join(MEMBERSHIPS)}, "
                          f"got {membership!r}")
-    found = positives(values, classes, policy)
+    found = positives(values, classes, policy) or (UNLABELED,)
     if membership == "exclusive" and not _is_pure(values, classes, found):
         found = ()
     if selected is None:
@@ -140,7 +138,7 @@ def _is_pure(values, classes, found) -> bool:
 
 
 def _known(names, classes):
-    unknown = [n for n in names if n not in classes]
+    unknown = [n for n in names if n not in classes and n != UNLABELED]
     if unknown:
         raise ValueError(f"--classes: expected names from {', '.join(classes)}; "
                          f"got unknown {', '.join(unknown)}")
@@ -158,34 +156,73 @@ def _key(name: str) -> str:
     return name.strip().replace("_", " ").casefold()
 
 
-def parse_classes(text: str | None, classes) -> tuple[str, ...] | None:
-    """Parse a ``--classes`` comma list into dataset class names.
+def partition_names(classes) -> tuple[str, ...]:
+    """Every partition a dataset can have, in order: its classes, then ``Unlabeled``."""
+    return (*classes, UNLABELED)
 
-    Names are matched as the dataset spells them, with ``_`` for spaces (``No_Finding``), and
-    without regard to case.
+
+def resolve_classes(text, classes, *, allow_unlabeled: bool = True) -> tuple[str, ...] | None:
+    """The one resolver of ``--classes`` (preprocess, run, shards, train): a comma list of
+    names exactly as the manifest spells them.
 
     Args:
-        text: e.g. ``"Effusion,No_Finding"``; None means every class.
+        text: e.g. ``"Effusion,No Finding"``, or the names as a sequence; None means every
+            class.
         classes: the dataset's class names, in order.
+        allow_unlabeled: whether ``Unlabeled`` (the images with no positive class) may be
+            selected; it is a partition, not a class, so the trainer refuses it.
 
     Returns:
-        The selected names as the dataset spells them, in the dataset's class order and
-        without repeats; None when ``text`` is None.
+        The selected names in partition order (``partition_names``) without repeats; None
+        when ``text`` is None.
 
     Raises:
-        ValueError: an unknown name, or a list with no names, listing the valid names.
+        ValueError: an empty list or an unknown name, naming the valid ones, and the intended
+            class when only case or ``_``/space differ (``No_Finding`` -> ``No Finding``).
     """
     if text is None:
         return None
-    by_key = {_key(name): name for name in classes}
-    asked = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [part for part in asked if _key(part) not in by_key]
+    known = partition_names(classes) if allow_unlabeled else tuple(classes)
+    names = text.split(",") if isinstance(text, str) else list(text)
+    asked = [part.strip() for part in names if part.strip()]
+    unknown = [part for part in asked if part not in known]
     if unknown or not asked:
-        raise ValueError(f"--classes: expected comma-separated names from "
-                         f"{', '.join(classes)}; got {text!r}"
-                         + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
-    chosen = {by_key[_key(part)] for part in asked}
-    return tuple(name for name in classes if name in chosen)
+        raise ValueError(f"--classes: expected comma-separated names from {', '.join(known)}; "
+                         f"got {','.join(names)!r}" + _unknown_note(unknown, known))
+    return tuple(name for name in known if name in asked)
+
+
+def _unknown_note(unknown, known) -> str:
+    if not unknown:
+        return ""
+    by_key = {_key(name): name for name in known}
+    notes = []
+    for name in unknown:
+        if name == UNLABELED:
+            notes.append(f"{UNLABELED!r} is not a class (it holds the images without one)")
+        elif _key(name) in by_key:
+            notes.append(f"{name!r}: did you mean {by_key[_key(name)]!r}?")
+        else:
+            notes.append(f"{name!r} is unknown")
+    return " (" + "; ".join(notes) + ")"
+
+
+def check_class_names(classes) -> None:
+    """Refuse a class list whose partitions could not be told apart on disk.
+
+    Raises:
+        ValueError: a class named ``Unlabeled`` (the partition of images without a class), or
+            two classes whose folder names (``class_dirname``) are equal.
+    """
+    folders: dict[str, str] = {}
+    for name in classes:
+        if class_dirname(name) == UNLABELED:
+            raise ValueError(f"class {name!r}: expected any name but {UNLABELED!r}, which cxrpipe "
+                             "uses for images without a positive class; rename it")
+        other = folders.setdefault(class_dirname(name), name)
+        if other != name:
+            raise ValueError(f"classes {other!r} and {name!r}: expected distinct folder names, both "
+                             f"would be written to {class_dirname(name)!r}; rename one")
 
 
 def class_dirname(name: str) -> str:

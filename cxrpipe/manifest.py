@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from . import __version__
+from . import __version__, labels
 
 MANIFEST_NAME = "_MANIFEST.json"
 FORMAT = "cxrpipe.dataset"
@@ -53,6 +53,14 @@ def build_manifest(*, kind: str, dataset: str, classes, parameters: dict, inputs
         "excluded": dict(sorted(excluded.items())),
         "files": sorted(files, key=lambda f: f["path"]),
     }
+
+
+def partitions_of(built: dict) -> list[str]:
+    """The partitions a manifest has records in, in order: its classes, then ``Unlabeled``
+    when some image has no positive class (it is a partition, not a class)."""
+    counts = [built.get("counts") or {}, built.get("shard_counts") or {}]
+    present = {name for c in counts for per_split in c.values() for name in per_split}
+    return list(built["classes"]) + [name for name in (labels.UNLABELED,) if name in present]
 
 
 def nested_counts(flat: dict[tuple[str, str, str], int]) -> dict:

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from . import labels, splits
 from .index import DatasetIndex, Record, stem
 
-# "" is a layout without view information (folders): kept, not guessed lateral.
-FRONTAL_VIEWS = frozenset({"PA", "AP", "FRONTAL", ""})
+# Views as the sources spell them (NIH and MIMIC ``PA``/``AP``, CheXpert ``Frontal`` when its
+# AP/PA is blank); upper-cased before the lookup.
+FRONTAL_VIEWS = frozenset({"PA", "AP", "FRONTAL"})
 VIEW_CHOICES = ("all", "frontal")
 
 
@@ -28,7 +29,7 @@ class PlanOptions:
     seed: int = 0
     uncertain: str = "zeros"
     membership: str = "any"
-    classes: tuple[str, ...] | None = None
+    classes: tuple[str, ...] | None = None   # as the user wrote them: resolved against the index
     views: str = "all"
     images_per_task: int = 128
     resplit: bool = False
@@ -62,6 +63,7 @@ class Plan:
     classes: tuple[str, ...]
     tasks: tuple[tuple[WorkItem, ...], ...]
     excluded: dict[str, int]
+    selected: tuple[str, ...] | None = None   # the partitions --classes resolved to (None: all)
 
     @property
     def inputs(self) -> int:
@@ -80,11 +82,13 @@ def build_plan(index: DatasetIndex, options: PlanOptions) -> Plan:
         counted in ``excluded`` by reason.
 
     Raises:
-        ValueError: a patient fixed to two different splits by the layout (the real
-            chest-xray-pneumonia set has such patients: ``--resplit`` is the way out).
+        ValueError: an unknown ``--classes`` name; a patient on both sides of the layout's
+            splits (the real chest-xray-pneumonia set has such patients: ``--resplit`` is the
+            way out).
     """
-    _check_selected(options.classes, index.classes)
-    kept, excluded = _apply_view_filter(index.records, options.views)
+    selected = labels.resolve_classes(options.classes, index.classes)
+    options = dataclasses.replace(options, classes=selected)
+    kept, excluded = _apply_view_filter(index.records, options.views, index.has_views)
     if options.resplit:
         kept = [dataclasses.replace(r, split=None) for r in kept]
     try:
@@ -99,22 +103,22 @@ def build_plan(index: DatasetIndex, options: PlanOptions) -> Plan:
         else:
             excluded["not_in_selected_classes"] += 1
     items.extend(_rejected_item(r) for r in index.rejects)
-    return Plan(index.classes, _bucket(items, options.images_per_task), dict(excluded))
+    return Plan(index.classes, _bucket(items, options.images_per_task), dict(excluded), selected)
 
 
-def _check_selected(selected, classes) -> None:
-    # Folder layouts learn their classes from the listing, so --classes is checked here.
-    unknown = [c for c in selected or () if c not in classes]
-    if unknown:
-        raise ValueError(f"--classes: unknown class {unknown[0]!r}; this dataset has {', '.join(classes)}")
-
-
-def _apply_view_filter(records, views: str) -> tuple[list[Record], Counter]:
+def _apply_view_filter(records, views: str, has_views: bool) -> tuple[list[Record], Counter]:
+    """``frontal`` keeps PA and AP (and CheXpert's ``Frontal``); a blank view is unknown and
+    left out too, except in layouts without views (folders), where every image is kept."""
     excluded: Counter = Counter()
-    if views == "all":
+    if views == "all" or not has_views:
         return list(records), excluded
-    kept = [r for r in records if r.view.upper() in FRONTAL_VIEWS]
-    excluded["lateral_view"] = len(records) - len(kept)
+    kept = []
+    for record in records:
+        view = record.view.strip().upper()
+        if view in FRONTAL_VIEWS:
+            kept.append(record)
+        else:
+            excluded["unknown_view" if not view else "lateral_view"] += 1
     return kept, excluded
 
 

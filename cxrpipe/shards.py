@@ -101,7 +101,7 @@ def plan_shards(partition_bytes: dict[tuple[str, str], int], classes, options: S
         classes: the dataset's classes, in manifest order.
         options: the user's choices.
     """
-    order = {c: i for i, c in enumerate(classes)}
+    order = {c: i for i, c in enumerate(labels.partition_names(classes))}
     shards = []
     for split, partition in sorted(partition_bytes, key=lambda k: (k[0], order[k[1]])):
         n = shard_count(partition_bytes[(split, partition)], options)

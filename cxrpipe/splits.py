@@ -66,10 +66,10 @@ def assign_split(patient_id: str, fractions, seed: int) -> str:
 def split_records(records, fractions, seed: int) -> dict[str, str]:
     """Give every record a split, patient by patient.
 
-    A record's fixed ``split`` (from the layout or an official list) is kept, and every record
-    of that patient follows it. The other patients are hashed into the splits no record is
-    fixed to, with the fractions renormalised over those: when only ``test`` is fixed (NIH's
-    ``test_list.txt``) the rest is divided between train and val in the ratio train:val.
+    A record's fixed ``split`` (from the layout or an official split file) is kept. The other
+    patients are hashed into the splits no record is fixed to, with the fractions renormalised
+    over those: when only ``test`` is fixed (NIH's ``test_list.txt``) the rest is divided
+    between train and val in the ratio train:val.
 
     Args:
         records: ``Record``s (``image_id``, ``patient_id``, ``split``).
@@ -80,8 +80,10 @@ def split_records(records, fractions, seed: int) -> dict[str, str]:
         image id -> split.
 
     Raises:
-        ValueError: a patient has records fixed to different splits (naming the patient), or
-            the fractions give no room to the splits left free.
+        ValueError: a patient is on both sides of the official split: records fixed to
+            different splits, or some fixed and some left free (naming the patient and an
+            image of each side; never a silent move), or the fractions give no room to the
+            splits left free.
     """
     records = list(records)
     fixed = _fixed_by_patient(records)
@@ -101,11 +103,21 @@ def _fixed_by_patient(records) -> dict[str, str]:
         seen = fixed.setdefault(record.patient_id, record.split)
         first.setdefault(record.patient_id, record.image_id)
         if seen != record.split:
-            raise ValueError(
-                f"patient {record.patient_id!r}: expected all of a patient's images in one split "
-                f"(patient-level split), got {first[record.patient_id]!r} fixed to {seen} and "
-                f"{record.image_id!r} fixed to {record.split}; fix the layout or drop its splits")
+            raise _both_sides(record.patient_id, first[record.patient_id], seen,
+                              record.image_id, record.split)
+    for record in records:
+        if record.split is None and record.patient_id in fixed:
+            raise _both_sides(record.patient_id, first[record.patient_id],
+                              fixed[record.patient_id], record.image_id, None)
     return fixed
+
+
+def _both_sides(patient: str, one: str, one_split: str, other: str, other_split) -> ValueError:
+    where = f"fixed to {other_split}" if other_split else "outside that official split"
+    return ValueError(
+        f"patient {patient!r}: expected all of a patient's images on one side of the official "
+        f"split (patient-level split), got {one!r} fixed to {one_split} and {other!r} {where}; "
+        f"fix the index or split files, or drop their splits")
 
 
 def _free_fractions(fractions, fixed_splits, records, fixed) -> tuple[float, ...]:

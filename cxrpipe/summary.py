@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .manifest import partitions_of
+
 AUGMENTATIONS = ("none", "hflip", "vflip", "hvflip")
 
 
@@ -33,7 +35,7 @@ def counts_table(built: dict) -> str:
             if any(a in per_aug for per_class in counts.values() for per_aug in per_class.values())]
     rows = []
     for split in sorted(counts):
-        for cls in built["classes"]:
+        for cls in partitions_of(built):
             per_aug = counts[split].get(cls)
             if per_aug:
                 rows.append([split, cls] + [per_aug.get(a, 0) for a in augs] + [sum(per_aug.values())])
@@ -63,7 +65,7 @@ def shards_table(built: dict) -> str:
             groups.setdefault((entry["split"], entry["partition"]), []).append(entry)
     if not groups:
         return "shards: none"
-    order = {c: i for i, c in enumerate(built["classes"])}
+    order = {c: i for i, c in enumerate(partitions_of(built))}
     rows = []
     for (split, cls) in sorted(groups, key=lambda k: (k[0], order.get(k[1], 0))):
         sizes = [e["bytes"] / 1e6 for e in groups[(split, cls)]]

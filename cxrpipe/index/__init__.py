@@ -5,12 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from cxrpipe.index.checks import stem
-from cxrpipe.labels import CHEXPERT_CLASSES, NIH_CLASSES
+from cxrpipe.index.checks import index_text, stem
+from cxrpipe.labels import CHEXPERT_CLASSES, MIMIC_CLASSES, NIH_CLASSES
 from cxrpipe.index.chexpert import read_chexpert
 from cxrpipe.index.folders import read_folders
+from cxrpipe.index.mimic import read_mimic
 from cxrpipe.index.nih import read_nih
 from cxrpipe.index.record import DatasetIndex, IndexReject, Record
+from cxrpipe.index.table import TableColumns, read_table
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A file read beside the index and handed to the reader as a keyword argument.
+
+    Attributes:
+        argument: the reader's keyword (and the ``PreprocessJob.companions`` key).
+        flag: the CLI flag that names it.
+        beside: (old, new): when the flag is not given, the file whose name is the index's
+            with ``old`` replaced by ``new`` is read (PhysioNet's file names).
+        split_only: it only fixes splits, so ``--resplit`` does not read it.
+    """
+
+    argument: str
+    flag: str
+    beside: tuple[str, str] | None = None
+    split_only: bool = False
+
+    def default_uri(self, index_uri: str | None) -> str | None:
+        """The file beside the index this companion defaults to, or None."""
+        if self.beside is None or not index_uri:
+            return None
+        folder, slash, name = index_uri.rpartition("/")
+        old, new = self.beside
+        return folder + slash + name.replace(old, new) if old in name else None
 
 
 @dataclass(frozen=True)
@@ -21,19 +49,42 @@ class Reader:
         kind: ``text``: ``read`` takes the index file's text (``--index``); ``listing``: it
             takes the object keys under the dataset root, relative to it (no ``--index``).
         read: the reader, returning a ``DatasetIndex``.
-        classes: the layout's fixed class list, or None when the data defines it (folders).
+        classes: the layout's fixed class list, or None when the data defines it.
+        companions: files read beside the index (official splits, label files).
     """
 
     kind: str
     read: Callable[..., DatasetIndex]
     classes: tuple[str, ...] | None = None
+    companions: tuple[Companion, ...] = ()
 
 
 READERS = {
-    "nih": Reader(kind="text", read=read_nih, classes=NIH_CLASSES),
-    "chexpert": Reader(kind="text", read=read_chexpert, classes=CHEXPERT_CLASSES),
+    "nih": Reader(kind="text", read=read_nih, classes=NIH_CLASSES,
+                  companions=(Companion("test_list", "--test-list", split_only=True),)),
+    "chexpert": Reader(kind="text", read=read_chexpert, classes=CHEXPERT_CLASSES,
+                       companions=(Companion("valid", "--valid-index"),)),
+    "mimic": Reader(kind="text", read=read_mimic, classes=MIMIC_CLASSES, companions=(
+        Companion("labels", "--labels", ("-metadata.", "-chexpert.")),
+        Companion("split", "--split-file", ("-metadata.", "-split."), split_only=True),
+    )),
     "folders": Reader(kind="listing", read=read_folders),
+    "table": Reader(kind="text", read=read_table),
 }
 
-__all__ = ["READERS", "DatasetIndex", "IndexReject", "Reader", "Record", "read_chexpert",
-           "read_folders", "read_nih", "stem"]
+def companion_uris(dataset: str, index_uri: str | None, given: dict, resplit: bool = False) -> dict:
+    """The companion files a job reads: argument -> URI, from the flags given (argument ->
+    URI or None) and the defaults beside the index; split-only ones are skipped on --resplit."""
+    uris = {}
+    for companion in READERS[dataset].companions:
+        if resplit and companion.split_only:
+            continue
+        uri = given.get(companion.argument) or companion.default_uri(index_uri)
+        if uri:
+            uris[companion.argument] = uri
+    return uris
+
+
+__all__ = ["companion_uris", "READERS", "Companion", "DatasetIndex", "IndexReject", "Reader", "Record",
+           "TableColumns", "index_text", "read_chexpert", "read_folders", "read_mimic",
+           "read_nih", "read_table", "stem"]

@@ -17,12 +17,14 @@ SPLIT_FOLDERS = {
 }
 
 # Patient ids hidden in file names, tried in order; the first match wins, else the file stem.
-# chest-xray-pneumonia: person1_bacteria_1 -> person1; IM-0001-0001 and NORMAL2-IM-0001-0001
-# -> everything before the last -NNNN group (at least two groups, so IM-0001 stays IM-0001).
+# chest-xray-pneumonia: person1_bacteria_1 -> person1; IM-0001-0001, IM-0001-0001-0002,
+# NORMAL2-IM-0001-0001 and NORMAL2-IM-0001-0001-0002 -> the IM-NNNN group with its prefix.
 _PATIENT_PATTERNS = (
     re.compile(r"^(person\d+)_"),
-    re.compile(r"^(.*-\d+)-\d+$"),
+    re.compile(r"^((?:[A-Za-z0-9]+-)?IM-\d+)(?:-\d+)+$"),
 )
+# Archive clutter that is never an input: macOS resource forks.
+_IGNORED_FOLDERS = frozenset({"__MACOSX"})
 
 
 def read_folders(keys) -> DatasetIndex:
@@ -43,7 +45,9 @@ def read_folders(keys) -> DatasetIndex:
         ValueError: a key is not ``{split}/{class}/{file}`` or its split folder is not one of
             ``SPLIT_FOLDERS``, naming the key; or no inputs at all.
     """
-    parsed = [_parse(key) for key in sorted(keys) if not _ignored(key)]
+    keys = [key for key in sorted(keys) if not _ignored(key)]
+    _check_root(keys)
+    parsed = [_parse(key) for key in keys]
     if not parsed:
         raise ValueError("--images: expected {split}/{class}/{file} objects under the root, "
                          "got none")
@@ -53,7 +57,28 @@ def read_folders(keys) -> DatasetIndex:
 
 
 def _ignored(key: str) -> bool:
-    return key.endswith("/") or any(part.startswith(".") for part in key.split("/"))
+    return key.endswith("/") or any(part.startswith(".") or part in _IGNORED_FOLDERS
+                                    for part in key.split("/"))
+
+
+def _check_root(keys: list[str]) -> None:
+    """Say in one line where the split folders are when --images is not their parent (the
+    Kaggle pneumonia archive nests ``chest_xray/chest_xray/``)."""
+    tops = {key.split("/")[0] for key in keys}
+    others = sorted(top for top in tops if top.lower() not in SPLIT_FOLDERS and _holds_splits(keys, top))
+    if others and not tops & set(SPLIT_FOLDERS):
+        raise ValueError(f"--images: expected split folders ({', '.join(sorted(set(SPLIT_FOLDERS.values())))})"
+                         f" under the root, got them one level down, in {others[0]}/: add "
+                         f"/{others[0]} to --images")
+    if others:
+        raise ValueError(f"--images: {others[0]}/ under the root holds another copy of the split folders "
+                         f"(the Kaggle archive nests chest_xray/chest_xray/): point --images at one "
+                         f"copy (add /{others[0]} to it) or remove the other")
+
+
+def _holds_splits(keys: list[str], top: str) -> bool:
+    return any(len(parts) > 2 and parts[0] == top and parts[1].lower() in SPLIT_FOLDERS
+               for parts in (key.split("/") for key in keys))
 
 
 def _parse(key: str) -> tuple[str, str, str]:

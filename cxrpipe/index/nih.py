@@ -1,10 +1,11 @@
-"""NIH ChestX-ray14: ``Data_Entry_2017.csv`` (and its 2020 revision) to records."""
+"""NIH ChestX-ray14: ``Data_Entry_2017.csv`` (every copy and revision) to records."""
 
 from __future__ import annotations
 
 import logging
 
-from cxrpipe.index.checks import csv_rows, finish, row_error, wrong_layout
+from cxrpipe.index.checks import (column_positions, csv_rows, field_of, finish, header_of,
+                                  integer_id, row_error)
 from cxrpipe.index.record import NEGATIVE, POSITIVE, DatasetIndex, Record
 from cxrpipe.labels import NIH_CLASSES, NO_FINDING
 
@@ -12,52 +13,48 @@ log = logging.getLogger(__name__)
 
 NAME = "nih"
 
-# The columns we read, by position. The rest of the header (``OriginalImage[Width,Height]``
-# and ``OriginalImagePixelSpacing[x,y]``, which split into four CSV fields at their commas, and
-# the 2017 file's trailing comma) is not used, so the 2020 revision and trimmed copies pass.
-COLUMNS = ("Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age",
-           "Patient Gender", "View Position")
-_ID, _LABELS, _PATIENT, _VIEW = 0, 1, 3, 6
+# Found by name, wherever they are: NIH's Box file (2017), its 2020 revision (which says
+# `Patient Sex` for `Patient Gender`), Kaggle's copy (CRLF) and `sample_labels.csv` (which
+# renames the pixel columns) differ in the columns cxrpipe does not read.
+IMAGE, LABELS, PATIENT, VIEW = "Image Index", "Finding Labels", "Patient ID", "View Position"
+COLUMNS = (IMAGE, LABELS, PATIENT, VIEW)
 
 
 def read_nih(text: str, test_list: str | None = None) -> DatasetIndex:
     """Read the NIH ChestX-ray14 index.
 
     Args:
-        text: the contents of ``Data_Entry_2017.csv`` (2017 or 2020 revision).
+        text: the contents of ``Data_Entry_2017.csv``: NIH's 2017 file or its 2020 revision
+            (``Data_Entry_2017_v2020.csv``), Kaggle's copy or its ``sample_labels.csv``.
         test_list: the contents of the official ``test_list.txt`` (one file name a line), or
             None. Records it names get split ``test``; the others split None, for the
-            splitter to divide into train and val.
+            splitter to divide into train and val (the list is by patient, so a patient on
+            both sides is an error there).
 
     Returns:
         The index: classes ``NIH_CLASSES``; per record path = image id = ``Image Index``,
-        patient = ``Patient ID``, view = ``View Position``; ``No Finding`` rows are positive
-        for ``No Finding`` only.
+        patient = ``Patient ID`` as an integer (Box writes ``00000001``, the other copies
+        ``1``), view = ``View Position``; ``No Finding`` rows are positive for it only.
 
     Raises:
-        ValueError: the header is not this layout's, or a row is malformed (naming the row,
-            the field, what was expected and what came).
+        ValueError: a needed column is missing (named), or a row is malformed (naming the
+            row, the field, what was expected and what came).
     """
     rows = csv_rows(text)
-    header = next(rows, (0, []))[1]
-    if tuple(field.strip() for field in header[:len(COLUMNS)]) != COLUMNS:
-        raise wrong_layout(NAME, header)
+    positions = column_positions(NAME, header_of(rows), COLUMNS)
     tests = _names(test_list)
-    records = [_record(row, line, fields, tests)
+    records = [_record(row, line, fields, positions, tests)
                for row, (line, fields) in enumerate(rows, start=1)]
     _warn_unmatched(tests, records)
     return finish(NAME, NIH_CLASSES, records)
 
 
-def _record(row: int, line: int, fields: list[str], tests: frozenset) -> Record:
-    if len(fields) < len(COLUMNS):
-        raise row_error(row, line, "View Position",
-                        f"at least {len(COLUMNS)} fields ({','.join(COLUMNS)})", ",".join(fields))
-    image_id, patient = fields[_ID], fields[_PATIENT].strip()
-    if not patient:
-        raise row_error(row, line, "Patient ID", "a patient id", fields[_PATIENT])
-    return Record(image_id=image_id, path=image_id, patient_id=patient,
-                  values=_values(row, line, fields[_LABELS]), view=fields[_VIEW].strip(),
+def _record(row: int, line: int, fields: list[str], positions: dict, tests: frozenset) -> Record:
+    value = {column: field_of(fields, positions[column], row, line, column) for column in COLUMNS}
+    image_id = value[IMAGE]
+    return Record(image_id=image_id, path=image_id,
+                  patient_id=integer_id(row, line, PATIENT, value[PATIENT]),
+                  values=_values(row, line, value[LABELS]), view=value[VIEW],
                   split="test" if image_id in tests else None)
 
 
@@ -65,12 +62,11 @@ def _values(row: int, line: int, labels: str) -> tuple[int, ...]:
     names = [name.strip() for name in labels.split("|")]
     unknown = [name for name in names if name not in NIH_CLASSES]
     if unknown:
-        raise row_error(row, line, "Finding Labels",
+        raise row_error(row, line, LABELS,
                         f"names from {', '.join(NIH_CLASSES)} joined by '|'", labels,
                         f" (unknown: {', '.join(map(repr, unknown))})")
     if NO_FINDING in names and len(set(names)) > 1:
-        raise row_error(row, line, "Finding Labels",
-                        f"{NO_FINDING!r} alone or findings without it", labels)
+        raise row_error(row, line, LABELS, f"{NO_FINDING!r} alone or findings without it", labels)
     return tuple(POSITIVE if name in names else NEGATIVE for name in NIH_CLASSES)
 
 

@@ -42,9 +42,14 @@ class IndexReject:
 
 @dataclass(frozen=True)
 class DatasetIndex:
-    """What a reader makes of a dataset's index: its classes, records and rejected rows."""
+    """What a reader makes of a dataset's index: its classes, records and rejected rows.
+
+    ``has_views`` says whether the layout records each image's view: where it does, a blank
+    view is unknown (not frontal); where it does not (folders), every image counts as frontal.
+    """
 
     name: str
     classes: tuple[str, ...]
     records: tuple[Record, ...]
     rejects: tuple[IndexReject, ...] = ()
+    has_views: bool = True

@@ -68,7 +68,7 @@ def gather(uri: str, config: storage.StorageConfig, seed: int = 0, per_class: in
             cooccurrence.add(rows)
         else:
             rejects.add(rows)
-    samples = picker.samples(built["classes"])
+    samples = picker.samples(manifest.partitions_of(built))
     shown, before, after, n = _pictures(uri, params, samples, read)
     return ReportData(dataset_uri=uri, manifest=built, samples=shown, seed=seed, per_class=per_class,
                       before=before, after=after, histogram_images=n,

@@ -11,6 +11,7 @@ from html import escape
 
 import numpy as np
 
+from ..manifest import partitions_of
 from . import svg
 from .model import ReportData, ShownSample
 
@@ -63,7 +64,7 @@ def samples_section(data: ReportData) -> str:
     """Per class: a few sampled images as source, CLAHE output and each flip, side by side."""
     flips = list(data.manifest.get("parameters", {}).get("flips", []))
     columns = ["none", *flips]
-    cards = "".join(_class_card(data, cls, columns) for cls in data.manifest["classes"])
+    cards = "".join(_class_card(data, cls, columns) for cls in partitions_of(data.manifest))
     p = data.manifest.get("parameters", {})
     intro = (f"Up to {data.per_class} images per class, chosen by a hash of the image id with seed "
              f"{data.seed} (the same seed shows the same images), from splits that get flips "
@@ -169,9 +170,10 @@ def counts_section(data: ReportData) -> str:
     """Source images per class, stacked by split, and the JPEGs written per augmentation."""
     m = data.manifest
     splits = splits_of(m)
-    per_class = {cls: images_per_split(m, cls) for cls in m["classes"]}
-    series = [(s, [per_class[c][s] for c in m["classes"]], SPLIT_COLORS.get(s, OTHER_SPLIT_COLOR)) for s in splits]
-    chart = svg.stacked_bars(m["classes"], series, "Source images per class and split")
+    names = partitions_of(m)
+    per_class = {cls: images_per_split(m, cls) for cls in names}
+    series = [(s, [per_class[c][s] for c in names], SPLIT_COLORS.get(s, OTHER_SPLIT_COLOR)) for s in splits]
+    chart = svg.stacked_bars(names, series, "Source images per class and split")
     intro = ("Source images in each class partition, by split (a multi-label image counts in each of its "
              "classes). The table below counts the JPEGs written, flips included.")
     return section("counts", "Images per split × class", intro,
@@ -183,7 +185,7 @@ def _jpeg_table(m: dict, splits: list[str]) -> str:
     augs = [a for a in VERSION_TITLES if any(a in per for s in splits for per in m["counts"].get(s, {}).values())]
     rows = []
     for s in splits:
-        for cls in m["classes"]:
+        for cls in partitions_of(m):
             per = m["counts"].get(s, {}).get(cls)
             if per:
                 rows.append([escape(s), escape(cls)] + [f"{per.get(a, 0):,}" for a in augs]

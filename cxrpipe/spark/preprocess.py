@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from .. import manifest, storage
 from ..errors import JobFailed, UserError
 from ..imageops import RenderParams
-from ..index import READERS, DatasetIndex
+from ..index import READERS, DatasetIndex, index_text
 from ..plan import Plan, PlanOptions, build_plan
 from ..tasks import JobContext, TaskResult, run_task
 from .failures import job_failures
@@ -29,7 +29,8 @@ class PreprocessJob:
     images_uri: str
     output_uri: str
     index_uri: str | None = None
-    test_list_uri: str | None = None
+    companions: tuple[tuple[str, str], ...] = ()          # (reader argument, URI): index.Companion
+    reader_options: tuple[tuple[str, object], ...] = ()   # (reader argument, value): valid_as, columns
     plan: PlanOptions = PlanOptions()
     render: RenderParams = RenderParams()
     augment_splits: tuple[str, ...] = ("train",)
@@ -40,7 +41,10 @@ class PreprocessJob:
         """The run's parameters as recorded in the manifest."""
         return {
             "dataset": self.dataset, "index": self.index_uri, "images": self.images_uri,
-            "test_list": self.test_list_uri, "augment_splits": list(self.augment_splits),
+            "companions": dict(self.companions),
+            **{name: _plain(dataclasses.asdict(value)) if dataclasses.is_dataclass(value) else value
+               for name, value in self.reader_options},
+            "augment_splits": list(self.augment_splits),
             "max_reject_fraction": self.max_reject_fraction,
             **_plain(dataclasses.asdict(self.plan)), **_plain(dataclasses.asdict(self.render)),
         }
@@ -75,10 +79,9 @@ def load_index(job: PreprocessJob) -> DatasetIndex:
     if not job.index_uri:
         raise UserError(f"--index is required for --dataset {job.dataset}")
     text = _read_text(job.index_uri, job.storage, "--index")
-    kwargs = {}
-    if job.test_list_uri:
-        kwargs["test_list"] = _read_text(job.test_list_uri, job.storage, "--test-list")
-    return _parse(reader.read, text, **kwargs)
+    flags = {c.argument: c.flag for c in reader.companions}
+    kwargs = {argument: _read_text(uri, job.storage, flags[argument]) for argument, uri in job.companions}
+    return _parse(reader.read, text, **kwargs, **dict(job.reader_options))
 
 
 def _read_text(uri: str, config, flag: str) -> str:
@@ -87,9 +90,9 @@ def _read_text(uri: str, config, flag: str) -> str:
     except FileNotFoundError:
         raise UserError(f"{flag} {uri} not found") from None
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError(f"{flag} {uri} is not a UTF-8 text file") from None
+        return index_text(data, f"{flag} {uri}")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _parse(read, source, **kwargs) -> DatasetIndex:

@@ -67,7 +67,7 @@ def select_classes(manifest: dict, text: str | None = None) -> tuple[str, ...]:
 
     Args:
         manifest: a dataset manifest.
-        text: a ``--classes`` comma list (``No_Finding`` or ``No Finding``, any case); None
+        text: a ``--classes`` comma list, names as the manifest spells them; None
             means every class that has training shards (so a class filter at shard time
             carries over to the trainer).
 
@@ -76,7 +76,7 @@ def select_classes(manifest: dict, text: str | None = None) -> tuple[str, ...]:
     """
     classes = tuple(manifest["classes"])
     if text:
-        return labels.parse_classes(text, classes)
+        return labels.resolve_classes(text, classes, allow_unlabeled=False)
     present = {f.get("partition") for f in shard_entries(manifest, TRAIN)}
     chosen = tuple(c for c in classes if c in present)
     if not chosen:

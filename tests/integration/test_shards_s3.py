@@ -73,7 +73,7 @@ def tf_records(tmp_path, files: dict[str, bytes], num_classes: int) -> list[dict
 def test_class_filter_writes_exactly_the_requested_partitions(dataset, s3, tmp_path):
     out = f"s3://{BUCKET}/two-classes"
     assert main(["shards", "--input", f"s3://{BUCKET}/pre", "--output", out, "--classes",
-                 "Effusion,No_Finding", "--num-shards", "3", "--shard-seed", "5", *dataset["ep"]]) == 0
+                 "Effusion,No Finding", "--num-shards", "3", "--shard-seed", "5", *dataset["ep"]]) == 0
     files = {k: v for k, v in objects(s3, "two-classes/").items() if k.startswith("tfrecords/")}
     partitions = {tuple(k.split("/")[1:3]) for k in files}
     assert {p for _, p in partitions} == {"Effusion", "No_Finding"}

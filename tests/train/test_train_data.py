@@ -49,9 +49,13 @@ def index(source):
 
 def test_classes_default_to_the_partitions_with_training_shards(source):
     assert sources.select_classes(source.manifest) == CLASSES
-    assert sources.select_classes(source.manifest, "no_finding,MASS") == ("Mass", "No Finding")
+    assert sources.select_classes(source.manifest, "No Finding,Mass") == ("Mass", "No Finding")
     with pytest.raises(ValueError, match="Tumour"):
         sources.select_classes(source.manifest, "Tumour")
+    with pytest.raises(ValueError, match="'no_finding': did you mean 'No Finding'"):
+        sources.select_classes(source.manifest, "no_finding,Mass")
+    with pytest.raises(ValueError, match="'Unlabeled' is not a class"):
+        sources.select_classes(source.manifest, "Unlabeled")
 
 
 def test_classifier_stream_yields_each_primary_version_once(source, index, shard_root):

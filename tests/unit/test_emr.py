@@ -272,9 +272,9 @@ def test_submit_without_a_target_is_one_line_exit_2(capsys):
 
 def test_submit_checks_the_job_with_the_local_parser_before_anything_else(capsys):
     with pytest.raises(SystemExit) as exc:
-        main(["emr", "submit", "--staging", "s3://b/stage", "--create", "--", "run", "--dataset", "mimic"])
+        main(["emr", "submit", "--staging", "s3://b/stage", "--create", "--", "run", "--dataset", "kaggle"])
     assert exc.value.code == 2
-    assert "invalid choice: 'mimic'" in capsys.readouterr().err
+    assert "invalid choice: 'kaggle'" in capsys.readouterr().err
 
 
 def test_serverless_needs_an_execution_role(capsys):

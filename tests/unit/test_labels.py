@@ -4,7 +4,7 @@ import pytest
 
 from cxrpipe.labels import (
     CHEXPERT_CLASSES, MEMBERSHIPS, NIH_CLASSES, UNCERTAIN_POLICIES, class_dirname, multi_hot,
-    parse_classes, partitions, positives, resolve, uncertain_mask,
+    check_class_names, partitions, resolve_classes, positives, resolve, uncertain_mask,
 )
 
 # A small made-up dataset with No Finding, to hand-compute against.
@@ -47,9 +47,11 @@ def test_uncertain_mask():
 
 @pytest.mark.parametrize("values, policy, expected", [
     ((0, 1, 0, 1), "zeros", ("Edema", "Fracture")),
-    ((0, 0, -1, 0), "zeros", ("No Finding",)),       # uncertain only: no positive
+    ((0, 0, -1, 0), "zeros", ()),                    # uncertain only: nothing positive, nothing invented
+    ((0, 0, -1, 0), "ignore", ()),
     ((0, 0, -1, 0), "ones", ("Pleural Effusion",)),
-    ((0, 0, 0, 0), "ignore", ("No Finding",)),
+    ((0, 0, 0, 0), "zeros", ()),                     # all 0.0, No Finding included (real valid.csv rows)
+    ((1, 0, 0, 0), "zeros", ("No Finding",)),        # only where the source says so
     ((1, 0, 0, 1), "zeros", ("No Finding", "Fracture")),  # CheXpert allows both
 ])
 def test_positives_and_multi_hot(values, policy, expected):
@@ -74,9 +76,9 @@ MEMBERSHIP_CASES = [
     ((0, 1, -1, 0), "zeros", ("Edema",), ()),                    # another class uncertain
     ((0, 1, -1, 0), "ones", ("Edema", "Pleural Effusion"), ()),
     ((0, 0, -1, 0), "ones", ("Pleural Effusion",), ("Pleural Effusion",)),
-    ((0, 0, 0, 0), "zeros", ("No Finding",), ("No Finding",)),
-    ((0, 0, -1, 0), "zeros", ("No Finding",), ()),               # not a pure normal
-    ((0, 0, -1, 0), "ignore", ("No Finding",), ()),
+    ((0, 0, 0, 0), "zeros", ("Unlabeled",), ("Unlabeled",)),     # no class positive: not "No Finding"
+    ((0, 0, -1, 0), "zeros", ("Unlabeled",), ()),                # uncertain: not a pure set
+    ((0, 0, -1, 0), "ignore", ("Unlabeled",), ()),
     ((1, 0, 0, 0), "zeros", ("No Finding",), ("No Finding",)),
     ((1, 0, 0, 1), "zeros", ("No Finding", "Fracture"), ()),
 ]
@@ -95,6 +97,8 @@ def test_partitions_restricted_to_selected_keeps_class_order():
     assert partitions(values, CLASSES, "zeros", "any", ("Pleural Effusion",)) == (
         "Pleural Effusion",)
     assert partitions(values, CLASSES, "zeros", "any", ("No Finding",)) == ()
+    assert partitions((0, 0, 0, 0), CLASSES, "zeros", "any", ("Unlabeled",)) == ("Unlabeled",)
+    assert partitions((0, 0, 0, 0), CLASSES, "zeros", "any", ("No Finding",)) == ()
 
 
 def test_partitions_nih_row():
@@ -111,24 +115,45 @@ def test_partitions_rejects_bad_membership_and_unknown_selection():
         partitions((0, 0, 0, 0), CLASSES, "zeros", "any", ("Mass",))
 
 
-def test_parse_classes():
-    assert parse_classes(None, CHEXPERT_CLASSES) is None
-    assert parse_classes("Pleural_Effusion, No_Finding,Edema", CHEXPERT_CLASSES) == (
+def test_resolve_classes_takes_names_as_the_dataset_spells_them():
+    assert resolve_classes(None, CHEXPERT_CLASSES) is None
+    assert resolve_classes("Pleural Effusion, No Finding,Edema", CHEXPERT_CLASSES) == (
         "No Finding", "Edema", "Pleural Effusion")
-    assert parse_classes("No Finding,no_finding", CHEXPERT_CLASSES) == ("No Finding",)
-    assert parse_classes("Pleural_Thickening,Hernia", NIH_CLASSES) == (
+    assert resolve_classes("Pleural_Thickening,Hernia,Hernia", NIH_CLASSES) == (
         "Pleural_Thickening", "Hernia")
-    assert parse_classes("NORMAL", ("NORMAL", "PNEUMONIA")) == ("NORMAL",)
+    assert resolve_classes("NORMAL", ("NORMAL", "PNEUMONIA")) == ("NORMAL",)
+    assert resolve_classes(("Unlabeled", "Edema"), CHEXPERT_CLASSES) == ("Edema", "Unlabeled")
 
 
-def test_parse_classes_unknown_lists_valid_names():
+@pytest.mark.parametrize("text, classes, hint", [
+    ("normal", ("NORMAL", "PNEUMONIA"), "'normal': did you mean 'NORMAL'?"),
+    ("No_Finding", CHEXPERT_CLASSES, "'No_Finding': did you mean 'No Finding'?"),
+    ("pleural thickening", NIH_CLASSES, "did you mean 'Pleural_Thickening'?"),
+    ("Effusion,Tumour", NIH_CLASSES, "'Tumour' is unknown"),
+])
+def test_resolve_classes_refuses_near_misses_with_a_hint(text, classes, hint):
     with pytest.raises(ValueError) as error:
-        parse_classes("Effusion,Tumour", NIH_CLASSES)
+        resolve_classes(text, classes)
     message = str(error.value)
-    assert "unknown: Tumour" in message
-    assert "Atelectasis, Cardiomegaly" in message and "No Finding" in message
+    assert hint in message and message.startswith("--classes: expected")
+    assert ", ".join(classes) in message
+
+
+def test_resolve_classes_empty_and_unlabeled_for_the_trainer():
     with pytest.raises(ValueError, match="--classes"):
-        parse_classes(" , ", NIH_CLASSES)
+        resolve_classes(" , ", NIH_CLASSES)
+    with pytest.raises(ValueError, match="'Unlabeled' is not a class"):
+        resolve_classes("Unlabeled", NIH_CLASSES, allow_unlabeled=False)
+
+
+@pytest.mark.parametrize("classes, fragment", [
+    (("A B", "A_B"), "both would be written to 'A_B'"),
+    (("NORMAL", "Unlabeled"), "any name but 'Unlabeled'"),
+])
+def test_check_class_names_refuses_partitions_that_share_a_folder(classes, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        check_class_names(classes)
+    check_class_names(("NORMAL", "PNEUMONIA"))
 
 
 def test_class_dirname():

@@ -87,14 +87,19 @@ def test_fixed_test_split_divides_the_rest_into_train_and_val():
     assert abs(counts["train"] / len(free) - 0.7 / 0.8) <= 0.03, counts
 
 
-def test_fixed_splits_win_for_the_whole_patient():
+def test_patient_on_both_sides_of_an_official_split_is_an_error_not_a_move():
+    # NIH's test_list.txt and CheXpert's valid.csv are by patient: a patient with images in the
+    # official split and outside it is a broken index, named, never silently moved.
     records = [
         Record("a.png", "a.png", "p1", (0,), split="val"),
         Record("b.png", "b.png", "p1", (0,)),
         Record("c.png", "c.png", "p2", (0,), split="train"),
     ]
-    assert split_records(records, FRACTIONS, seed=0) == {
-        "a.png": "val", "b.png": "val", "c.png": "train"}
+    with pytest.raises(ValueError) as error:
+        split_records(records, FRACTIONS, seed=0)
+    message = str(error.value)
+    assert message.startswith("patient 'p1'")
+    assert "'a.png' fixed to val and 'b.png' outside that official split" in message
 
 
 def test_patient_fixed_to_two_splits_is_an_error():

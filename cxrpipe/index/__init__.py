@@ -10,7 +10,7 @@ from cxrpipe.labels import CHEXPERT_CLASSES, MIMIC_CLASSES, NIH_CLASSES
 from cxrpipe.index.chexpert import read_chexpert
 from cxrpipe.index.folders import read_folders
 from cxrpipe.index.mimic import read_mimic
-from cxrpipe.index.nih import read_nih
+from cxrpipe.index.nih import locate_nested, read_nih
 from cxrpipe.index.record import DatasetIndex, IndexReject, Record
 from cxrpipe.index.table import TableColumns, read_table
 
@@ -51,17 +51,22 @@ class Reader:
         read: the reader, returning a ``DatasetIndex``.
         classes: the layout's fixed class list, or None when the data defines it.
         companions: files read beside the index (official splits, label files).
+        locate: for layouts whose index names files without their folders: given the index
+            and the keys under ``--images``, returns it with paths found further down, and
+            how many moved. Used only when the first record is not at the root.
     """
 
     kind: str
     read: Callable[..., DatasetIndex]
     classes: tuple[str, ...] | None = None
     companions: tuple[Companion, ...] = ()
+    locate: Callable[..., tuple[DatasetIndex, int]] | None = None
 
 
 READERS = {
     "nih": Reader(kind="text", read=read_nih, classes=NIH_CLASSES,
-                  companions=(Companion("test_list", "--test-list", split_only=True),)),
+                  companions=(Companion("test_list", "--test-list", split_only=True),),
+                  locate=locate_nested),
     "chexpert": Reader(kind="text", read=read_chexpert, classes=CHEXPERT_CLASSES,
                        companions=(Companion("valid", "--valid-index"),)),
     "mimic": Reader(kind="text", read=read_mimic, classes=MIMIC_CLASSES, companions=(

@@ -23,6 +23,7 @@ _PATIENT_PATTERNS = (
     re.compile(r"^(person\d+)_"),
     re.compile(r"^((?:[A-Za-z0-9]+-)?IM-\d+)(?:-\d+)+$"),
 )
+_SPLIT_NAMES = ("train", "val", "test")
 # Archive clutter that is never an input: macOS resource forks.
 _IGNORED_FOLDERS = frozenset({"__MACOSX"})
 
@@ -64,21 +65,28 @@ def _ignored(key: str) -> bool:
 def _check_root(keys: list[str]) -> None:
     """Say in one line where the split folders are when --images is not their parent (the
     Kaggle pneumonia archive nests ``chest_xray/chest_xray/``)."""
-    tops = {key.split("/")[0] for key in keys}
-    others = sorted(top for top in tops if top.lower() not in SPLIT_FOLDERS and _holds_splits(keys, top))
-    if others and not tops & set(SPLIT_FOLDERS):
-        raise ValueError(f"--images: expected split folders ({', '.join(sorted(set(SPLIT_FOLDERS.values())))})"
-                         f" under the root, got them one level down, in {others[0]}/: add "
-                         f"/{others[0]} to --images")
-    if others:
-        raise ValueError(f"--images: {others[0]}/ under the root holds another copy of the split folders "
-                         f"(the Kaggle archive nests chest_xray/chest_xray/): point --images at one "
-                         f"copy (add /{others[0]} to it) or remove the other")
+    roots = sorted({_split_root(key) for key in keys} - {None}, key=lambda r: (r.count("/"), r))
+    deeper = [root for root in roots if root]
+    if not deeper:
+        return
+    if "" not in roots:
+        levels = deeper[0].count("/")
+        where = "one level" if levels == 1 else f"{levels} levels"
+        raise ValueError(f"--images: expected split folders ({', '.join(_SPLIT_NAMES)}) under the "
+                         f"root, got them {where} down, in {deeper[0]}: add /{deeper[0].rstrip('/')} "
+                         "to --images")
+    raise ValueError(f"--images: {deeper[0]} under the root holds another copy of the split folders "
+                     f"(the Kaggle archive nests chest_xray/chest_xray/): point --images at one copy "
+                     f"(add /{deeper[0].rstrip('/')} to it) or remove the other")
 
 
-def _holds_splits(keys: list[str], top: str) -> bool:
-    return any(len(parts) > 2 and parts[0] == top and parts[1].lower() in SPLIT_FOLDERS
-               for parts in (key.split("/") for key in keys))
+def _split_root(key: str) -> str | None:
+    """The folder (``""``: the root, else ``a/b/``) whose child is a split folder holding this
+    ``{split}/{class}/{file}``, or None."""
+    parts = key.split("/")
+    if len(parts) >= 3 and parts[-3].lower() in SPLIT_FOLDERS:
+        return "".join(part + "/" for part in parts[:-3])
+    return None
 
 
 def _parse(key: str) -> tuple[str, str, str]:

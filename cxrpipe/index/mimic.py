@@ -61,6 +61,10 @@ def read_mimic(text: str, labels: str | None = None, split: str | None = None,
     if unlabeled:
         log.warning("label file: %d of %d images belong to studies it has no row for; they have "
                     "no label and go to the Unlabeled partition", unlabeled, len(records))
+    unsplit = sum(1 for r in records if r.split is None) if split_of else 0
+    if unsplit:
+        log.warning("split file: %d of %d images are not in it; they are split by patient",
+                    unsplit, len(records))
     return finish(NAME, MIMIC_CLASSES, records)
 
 

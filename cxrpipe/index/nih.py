@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from cxrpipe.index.checks import (column_positions, csv_rows, field_of, finish, header_of,
                                   integer_id, row_error)
@@ -81,3 +82,32 @@ def _warn_unmatched(tests: frozenset, records: list[Record]) -> None:
     if tests and matched < len(tests):
         log.warning("test list: %d of its %d names are not in the index (ignored)",
                     len(tests) - matched, len(tests))
+
+
+def locate_nested(index: DatasetIndex, keys) -> tuple[DatasetIndex, int]:
+    """Point records at their images one or more folders down, where the index names only the
+    file: Kaggle's copy of ChestX-ray14 spreads the PNGs over ``images_001/images/`` to
+    ``images_012/images/``.
+
+    Args:
+        index: the index read from ``Data_Entry_2017.csv``.
+        keys: the object keys under ``--images``, relative to it.
+
+    Returns:
+        The index with the path of every record not found at the root replaced by the one key
+        with its file name (records whose name is nowhere, or in two places, keep theirs and
+        end as ``missing`` rejects), and the number of records moved.
+    """
+    keys = list(keys)
+    present = set(keys)
+    by_name: dict[str, list[str]] = {}
+    for key in keys:
+        by_name.setdefault(key.rsplit("/", 1)[-1], []).append(key)
+    records, moved = [], 0
+    for record in index.records:
+        found = by_name.get(record.path, [])
+        if record.path not in present and len(found) == 1:
+            record = replace(record, path=found[0])
+            moved += 1
+        records.append(record)
+    return replace(index, records=tuple(records)), moved

@@ -81,7 +81,20 @@ def load_index(job: PreprocessJob) -> DatasetIndex:
     text = _read_text(job.index_uri, job.storage, "--index")
     flags = {c.argument: c.flag for c in reader.companions}
     kwargs = {argument: _read_text(uri, job.storage, flags[argument]) for argument, uri in job.companions}
-    return _parse(reader.read, text, **kwargs, **dict(job.reader_options))
+    index = _parse(reader.read, text, **kwargs, **dict(job.reader_options))
+    return _locate(index, reader, job)
+
+
+def _locate(index: DatasetIndex, reader, job: PreprocessJob) -> DatasetIndex:
+    # One HEAD in the usual case; a listing only when the images are not where the index says.
+    if reader.locate is None or not index.records or storage.exists(
+            storage.join(job.images_uri, index.records[0].path), job.storage):
+        return index
+    index, moved = reader.locate(index, storage.list_keys(job.images_uri, job.storage))
+    if moved:
+        log.warning("--images: %d of %d images are in subfolders (such as Kaggle's "
+                    "images_001/images/); reading them there", moved, len(index.records))
+    return index
 
 
 def _read_text(uri: str, config, flag: str) -> str:

@@ -2,6 +2,7 @@
 planted findings that really change the image where they should."""
 
 import csv
+import gzip
 import io
 import re
 from collections import Counter, defaultdict
@@ -10,11 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from cxrpipe.index import READERS
-from cxrpipe.labels import CHEXPERT_CLASSES, NIH_CLASSES, NO_FINDING
+from cxrpipe.index import READERS, read_mimic
+from cxrpipe.labels import CHEXPERT_CLASSES, MIMIC_CLASSES, NIH_CLASSES, NO_FINDING, partitions
 from cxrpipe.synth import INDEX_PATHS, LAYOUTS, render_phantom
 from cxrpipe.synth.findings import ALIASES, FINDINGS
 from cxrpipe.synth.layouts import chexpert_plan, folders_plan, nih_plan
+from cxrpipe.synth.mimic import mimic_plan
 
 NIH_HEADER = ("Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,"
               "View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],")
@@ -59,6 +61,11 @@ def chexpert():
 @pytest.fixture(scope="module")
 def folders():
     return synth("folders", 60, 3, image_size=128)
+
+
+@pytest.fixture(scope="module")
+def mimic():
+    return synth("mimic", 40, 6, image_size=64)
 
 
 # --- NIH ---------------------------------------------------------------------------------
@@ -207,6 +214,152 @@ def test_folders_class_ratio_is_about_one_to_three():
     assert 0.18 < labels["NORMAL"] / 2000 < 0.36
 
 
+# --- MIMIC-CXR-JPG ------------------------------------------------------------------------
+
+MIMIC_METADATA_HEADER = (
+    "dicom_id,subject_id,study_id,PerformedProcedureStepDescription,ViewPosition,Rows,Columns,"
+    "StudyDate,StudyTime,ProcedureCodeSequence_CodeMeaning,ViewCodeSequence_CodeMeaning,"
+    "PatientOrientationCodeSequence_CodeMeaning")
+MIMIC_LABELS_HEADER = (
+    "subject_id,study_id,Atelectasis,Cardiomegaly,Consolidation,Edema,Enlarged Cardiomediastinum,"
+    "Fracture,Lung Lesion,Lung Opacity,No Finding,Pleural Effusion,Pleural Other,Pneumonia,"
+    "Pneumothorax,Support Devices")
+MIMIC_SPLIT_HEADER = "dicom_id,study_id,subject_id,split"
+MIMIC_INDEX = {"metadata": MIMIC_METADATA_HEADER, "chexpert": MIMIC_LABELS_HEADER,
+               "negbio": MIMIC_LABELS_HEADER, "split": MIMIC_SPLIT_HEADER}
+MIMIC_PATH = re.compile(r"files/p(1\d)/p(\1\d{6})/s(5\d{7})/([0-9a-f]{8}(?:-[0-9a-f]{8}){4})\.jpg")
+VIEWS = {"PA": "postero-anterior", "AP": "antero-posterior", "LATERAL": "lateral",
+         "LL": "left lateral", "": ""}
+
+
+def mimic_text(files, name) -> str:
+    return gzip.decompress(files[f"mimic-cxr-2.0.0-{name}.csv.gz"]).decode()
+
+
+def mimic_table(files, name):
+    return table(mimic_text(files, name).encode())
+
+
+def test_mimic_index_files_are_gzip_csvs_with_the_real_headers(mimic):
+    for name, header in MIMIC_INDEX.items():
+        data = mimic[f"mimic-cxr-2.0.0-{name}.csv.gz"]
+        assert data[:2] == b"\x1f\x8b" and data[4:8] == bytes(4)          # gzip, no timestamp
+        text = mimic_text(mimic, name)
+        assert text.split("\n", 1)[0] == header and text.endswith("\n") and "\r" not in text
+        assert {len(row) for row in mimic_table(mimic, name)} == {header.count(",") + 1}
+    assert mimic_text(mimic, "negbio") == mimic_text(mimic, "chexpert")
+    assert INDEX_PATHS["mimic"] == ("mimic-cxr-2.0.0-metadata.csv.gz", "")
+
+
+def test_mimic_files_are_the_images_the_metadata_names_at_its_sizes(mimic):
+    rows = mimic_table(mimic, "metadata")[1:]
+    assert len(rows) == 40
+    paths = set()
+    for dicom_id, subject, study, _, _, height, width, *_ in rows:
+        path = f"files/p{subject[:2]}/p{subject}/s{study}/{dicom_id}.jpg"
+        assert MIMIC_PATH.fullmatch(path), path
+        image = decode(mimic[path])
+        assert image.dtype == np.uint8 and image.shape == (int(height), int(width))
+        assert max(image.shape) <= 64 and min(image.shape) >= 0.75 * 64 - 1
+        paths.add(path)
+    assert set(mimic) == paths | {f"mimic-cxr-2.0.0-{name}.csv.gz" for name in MIMIC_INDEX}
+
+
+def test_mimic_metadata_values_look_like_the_real_ones(mimic):
+    rows = mimic_table(mimic, "metadata")[1:]
+    studies = defaultdict(set)
+    for (_, subject, study, procedure, view, _, _, day, time, code, meaning,
+         orientation) in rows:
+        assert procedure == code and procedure.startswith("CHEST (")
+        assert view in VIEWS and meaning == VIEWS[view]
+        assert orientation in ("Erect", "Recumbent", "")
+        assert re.fullmatch(r"21\d{6}", day) and re.fullmatch(r"\d{1,6}\.\d{1,3}", time)
+        assert float(time) < 240000
+        studies[subject].add(study)
+    assert all(1 <= len(s) <= 3 for s in studies.values()) and len(studies) > 5
+    views = Counter(row[4] for row in rows)
+    assert {"PA", "AP", "LATERAL"} <= set(views)
+    assert len({row[0] for row in rows}) == 40
+
+
+def test_mimic_labels_one_row_per_study_with_the_labelers_values(mimic):
+    rows = mimic_table(mimic, "chexpert")[1:]
+    keys = [(subject, study) for subject, study, *_ in rows]
+    assert len(set(keys)) == len(keys)
+    no_finding = MIMIC_CLASSES.index(NO_FINDING)
+    for _, _, *values in rows:
+        assert set(values) <= {"1.0", "0.0", "-1.0", ""}
+        sick = any(v in ("1.0", "-1.0") for c, v in zip(MIMIC_CLASSES, values)
+                   if c not in (NO_FINDING, "Support Devices"))
+        assert values[no_finding] in (("", "0.0") if sick else ("1.0", "", "0.0"))
+    counts = Counter(v for row in rows for v in row[2:])
+    assert set(counts) == {"1.0", "0.0", "-1.0", ""} and counts[""] > counts["1.0"]
+    metadata = {(row[1], row[2]) for row in mimic_table(mimic, "metadata")[1:]}
+    assert set(keys) < metadata                                # some studies have no row
+
+
+def test_mimic_split_file_is_by_subject_with_all_three_splits(mimic):
+    metadata = {row[0]: (row[2], row[1]) for row in mimic_table(mimic, "metadata")[1:]}
+    split_of = defaultdict(set)
+    for dicom_id, study, subject, split in mimic_table(mimic, "split")[1:]:
+        assert metadata.pop(dicom_id) == (study, subject)
+        split_of[subject].add(split)
+    assert not metadata                                        # every image, once
+    assert all(len(splits) == 1 for splits in split_of.values())
+    subjects = Counter(s for splits in split_of.values() for s in splits)
+    assert subjects.most_common(1)[0][0] == "train"
+    assert set().union(*split_of.values()) == {"train", "validate", "test"}
+
+
+def test_mimic_reader_reads_it_back(mimic):
+    index = read_mimic(mimic_text(mimic, "metadata"), labels=mimic_text(mimic, "chexpert"),
+                       split=mimic_text(mimic, "split"))
+    assert len(index.records) == 40 and not index.rejects and index.classes == MIMIC_CLASSES
+    assert {record.path for record in index.records} == {p for p in mimic if p.endswith(".jpg")}
+    split_of = defaultdict(set)
+    for record in index.records:
+        split_of[record.patient_id].add(record.split)
+        assert record.view in VIEWS
+    assert all(len(splits) == 1 for splits in split_of.values())
+    assert set().union(*split_of.values()) == {"train", "val", "test"}
+    labelled = {(row[0], row[1]): row[2:] for row in mimic_table(mimic, "chexpert")[1:]}
+    study_of = {row[0]: (row[1], row[2]) for row in mimic_table(mimic, "metadata")[1:]}
+    kinds = Counter()
+    for record in index.records:
+        values = labelled.get(study_of[record.image_id])
+        kind = "no row" if values is None else "zeros" if set(values) <= {"", "0.0"} else "labelled"
+        kinds[kind] += 1
+        unlabeled = partitions(record.values, MIMIC_CLASSES, "zeros", "any") == ("Unlabeled",)
+        assert unlabeled or kind == "labelled"
+    assert kinds["no row"] and kinds["zeros"] and kinds["labelled"] > 30
+    assert READERS["mimic"].read(mimic_text(mimic, "metadata"),
+                                 labels=mimic_text(mimic, "negbio")).records
+
+
+def test_mimic_plan_frequencies_are_plausible():
+    rows = list(mimic_plan(3000, 7))
+    assert list(mimic_plan(50, 7)) == rows[:50]
+    subjects = {row.subject: row.split for row in rows}
+    splits = Counter(subjects.values())
+    assert 0.96 < splits["train"] / len(subjects) < 0.995 and splits["validate"] and splits["test"]
+    views = Counter(row.view for row in rows)
+    assert 0.01 < views[""] / len(rows) < 0.06 and views["LL"] < views["LATERAL"]
+    assert 0.15 < sum(row.lateral for row in rows) / len(rows) < 0.5
+    studies = {row.study: row.values for row in rows}
+    assert len(studies) == len({(row.subject, row.study) for row in rows})   # ids unique
+    missing = sum(values is None for values in studies.values()) / len(studies)
+    assert 0.01 < missing < 0.04
+    labelled = [values for values in studies.values() if values is not None]
+    for position, name in enumerate(MIMIC_CLASSES):          # every class positive somewhere
+        assert sum(values[position] == "1.0" for values in labelled) > 10, name
+    assert len(rows) / len(subjects) < 4 and len(rows) / len(studies) < 2.5
+
+
+def test_mimic_rejects_a_too_small_image_size():
+    with pytest.raises(ValueError, match="image_size"):
+        synth("mimic", 3, 0, image_size=16)
+
+
 # --- the readers accept what synth writes --------------------------------------------------
 
 def test_readers_read_the_synthetic_layouts(nih, chexpert, folders):
@@ -222,7 +375,8 @@ def test_readers_read_the_synthetic_layouts(nih, chexpert, folders):
 
 # --- determinism ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("layout, size", [("nih", 48), ("chexpert", 64), ("folders", 64)])
+@pytest.mark.parametrize("layout, size", [("nih", 48), ("chexpert", 64), ("folders", 64),
+                                          ("mimic", 48)])
 def test_same_call_same_bytes_other_seed_other_bytes(layout, size):
     first = synth(layout, 12, 4, image_size=size)
     assert synth(layout, 12, 4, image_size=size) == first
@@ -230,6 +384,21 @@ def test_same_call_same_bytes_other_seed_other_bytes(layout, size):
     shared = set(first) & set(other)
     assert any(first[path] != other[path] for path in shared) or set(first) != set(other)
     assert all(first[p] != other[p] for p in shared if p.endswith((".png", ".jpg", ".jpeg")))
+
+
+def test_mimic_bytes_follow_seed_and_n_and_the_plan_ignores_image_size():
+    first = synth("mimic", 12, 4, image_size=48)
+    assert synth("mimic", 12, 4, image_size=48) == first
+    other = synth("mimic", 12, 5, image_size=48)
+    assert not set(first) & set(other) - {p for p in first if p.endswith(".gz")}
+    assert all(first[p] != other[p] for p in first if p.endswith(".gz"))
+    larger = synth("mimic", 12, 4, image_size=64)
+    assert set(larger) == set(first)
+    for name in ("chexpert", "negbio", "split"):
+        assert mimic_text(larger, name) == mimic_text(first, name)
+    assert mimic_text(larger, "metadata") != mimic_text(first, "metadata")   # Rows, Columns
+    longer = synth("mimic", 20, 4, image_size=48)
+    assert all(longer[p] == data for p, data in first.items() if p.endswith(".jpg"))
 
 
 def test_nih_image_i_comes_from_its_own_stream():

@@ -58,8 +58,10 @@ def load_input(job: ShardsJob) -> dict:
                         "(or let that run finish)") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    if source["kind"] != "preprocess":
-        raise UserError(f"--input {job.input_uri} is a {source['kind']} dataset; shards need a preprocessed one")
+    # A `run` output holds the preprocessed JPEGs and index too: it can be re-sharded.
+    if source["kind"] not in ("preprocess", "run"):
+        raise UserError(f"--input {job.input_uri} is a {source['kind']} dataset; shards need a "
+                        "preprocessed one (the output of preprocess or run)")
     return source
 
 

@@ -68,22 +68,10 @@ def _classes(args):
     return tuple(name.strip() for name in args.classes.split(","))
 
 
-# The companion files' flags, by reader argument (index.Companion).
-_COMPANION_FLAGS = {"test_list": "test_list", "valid": "valid_index", "labels": "labels",
-                    "split": "split_file"}
-
-
 def _companions(args) -> tuple[tuple[str, str], ...]:
-    from .index import READERS, companion_uris
+    from .index import companion_uris
 
-    given = {argument: getattr(args, flag, None) for argument, flag in _COMPANION_FLAGS.items()}
-    own = {c.argument for c in READERS[args.dataset].companions}
-    for argument, uri in given.items():
-        if uri and argument not in own:
-            flag = "--" + _COMPANION_FLAGS[argument].replace("_", "-")
-            users = [name for name, r in READERS.items() if argument in {c.argument for c in r.companions}]
-            raise ValueError(f"{flag} is for --dataset {users[0]}, not {args.dataset}")
-    return tuple(sorted(companion_uris(args.dataset, args.index, given, args.resplit).items()))
+    return tuple(sorted(companion_uris(vars(args)).items()))
 
 
 def _table_columns(args) -> dict:

@@ -79,11 +79,12 @@ def run_summary(built: dict, seconds: float, jpeg_bytes: int, where: str, peak_w
     inputs = built["inputs"]
     written = sum(built.get("images", {}).values())
     excluded = sum(built.get("excluded", {}).values())
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in built.get("excluded", {}).items() if n)
     rate = inputs / seconds if seconds > 0 else 0.0
     lines = [
         counts_table(built), "", rejects_table(built), "",
         f"inputs {inputs:,}: written {written:,}, rejected {built['rejects']['total']:,}, "
-        f"excluded by your filters {excluded:,}",
+        f"excluded by your filters {excluded:,}" + (f" ({reasons})" if reasons else ""),
         f"{jpeg_bytes / 1e6:,.1f} MB of JPEG in {seconds:,.1f} s wall time ({rate:,.1f} images/s), "
         f"peak Python worker memory {peak_worker_mb:,.0f} MB",
         f"dataset: {where}",

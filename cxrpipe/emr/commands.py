@@ -249,7 +249,10 @@ def policy(args) -> int:
     from .policy import job_locations, job_policy
 
     command, job_args = _job(args.job)
-    reads, writes = job_locations(vars(build_parser().parse_args([command, *job_args])))
+    try:
+        reads, writes = job_locations(vars(build_parser().parse_args([command, *job_args])))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     staging = args.staging.rstrip("/") if args.staging else None
     document = job_policy(reads, writes, artifacts=staging and storage.join(staging, "cxrpipe-*"),
                           logs=staging and storage.join(staging, "logs"))

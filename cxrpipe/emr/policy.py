@@ -6,10 +6,11 @@ the job's execution role (EMR Serverless).
 
 from __future__ import annotations
 
+from ..index import READERS, companion_uris
 from ..storage import split_s3
 
 # Parsed options whose value the job reads, and the one it writes (``cxrpipe preprocess|shards|run``).
-READ_OPTIONS = ("images", "index", "test_list", "input")
+READ_OPTIONS = ("images", "index", "input")
 WRITE_OPTIONS = ("output",)
 # Writing a dataset: objects, multipart parts (shards), and deleting a stale manifest first.
 WRITE_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload",
@@ -21,10 +22,14 @@ def job_locations(options: dict) -> tuple[list[str], list[str]]:
 
     Local paths are left out: they are on the cluster's disks, not in S3.
     """
-    def s3(names):
-        return [options[n] for n in names if str(options.get(n) or "").startswith("s3://")]
+    def s3(uris):
+        return [uri for uri in uris if str(uri or "").startswith("s3://")]
 
-    return s3(READ_OPTIONS), s3(WRITE_OPTIONS)
+    reads = [options.get(n) for n in READ_OPTIONS]
+    if options.get("dataset") in READERS:
+        # Label and split files, named or found beside the index (MIMIC's).
+        reads += [uri for uri in companion_uris(options).values() if uri not in reads]
+    return s3(reads), s3(options.get(n) for n in WRITE_OPTIONS)
 
 
 def _objects(uri: str) -> list[str]:

@@ -32,6 +32,11 @@ class Companion:
     beside: tuple[str, str] | None = None
     split_only: bool = False
 
+    @property
+    def dest(self) -> str:
+        """The flag's name in parsed arguments (``--split-file`` -> ``split_file``)."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
     def default_uri(self, index_uri: str | None) -> str | None:
         """The file beside the index this companion defaults to, or None."""
         if self.beside is None or not index_uri:
@@ -77,14 +82,31 @@ READERS = {
     "table": Reader(kind="text", read=read_table),
 }
 
-def companion_uris(dataset: str, index_uri: str | None, given: dict, resplit: bool = False) -> dict:
-    """The companion files a job reads: argument -> URI, from the flags given (argument ->
-    URI or None) and the defaults beside the index; split-only ones are skipped on --resplit."""
+def companion_uris(options: dict) -> dict:
+    """The companion files a job reads: reader argument -> URI.
+
+    Args:
+        options: the parsed flags (``vars(namespace)``): ``dataset``, ``index``, ``resplit``
+            and each companion's ``dest``.
+
+    Returns:
+        The files named by their flags, else the defaults beside the index; split-only ones
+        are left out under ``--resplit``.
+
+    Raises:
+        ValueError: a companion flag given for a layout that does not read it.
+    """
+    reader = READERS[options["dataset"]]
+    own = {c.dest for c in reader.companions}
+    for companion in {c for r in READERS.values() for c in r.companions}:
+        if options.get(companion.dest) and companion.dest not in own:
+            users = [name for name, r in READERS.items() if companion in r.companions]
+            raise ValueError(f"{companion.flag} is for --dataset {users[0]}, not {options['dataset']}")
     uris = {}
-    for companion in READERS[dataset].companions:
-        if resplit and companion.split_only:
+    for companion in reader.companions:
+        if options.get("resplit") and companion.split_only:
             continue
-        uri = given.get(companion.argument) or companion.default_uri(index_uri)
+        uri = options.get(companion.dest) or companion.default_uri(options.get("index"))
         if uri:
             uris[companion.argument] = uri
     return uris

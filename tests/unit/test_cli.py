@@ -79,3 +79,29 @@ def test_synth_refuses_dicom_outside_nih_before_writing(tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["synth", "--layout", "chexpert", "--out", str(out), "--with-dicom"]) == 2
     assert "--layout nih" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("dataset, extra, fragment", [
+    ("chexpert", ["--test-list", "t.txt"], "--test-list is for --dataset nih, not chexpert"),
+    ("nih", ["--valid-index", "v.csv"], "--valid-index is for --dataset chexpert, not nih"),
+    ("table", [], "expected either --label-columns"),
+    ("nih", ["--classes", "No_Finding"], "did you mean 'No Finding'?"),
+    ("mimic", ["--classes", "Unlabeled,pneumonia"], "'pneumonia': did you mean 'Pneumonia'?"),
+])
+def test_layout_flag_mistakes_are_one_line_before_any_work(dataset, extra, fragment, tmp_path, capsys):
+    code = main(["preprocess", "--dataset", dataset, "--index", str(tmp_path / "i.csv"),
+                 "--images", str(tmp_path / "nowhere"), "--output", str(tmp_path / "out"), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_misspelled_index_column_is_named_in_one_line(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    index = tmp_path / "Data_Entry_2017_v2020.csv"
+    index.write_text("Image Index,Finding Labels,Follow-up #,Patient_ID,Patient Age,Patient Sex,View Position\n"
+                     "00000001_000.png,Cardiomegaly,0,1,57,M,PA\n")
+    code = main(["preprocess", "--dataset", "nih", "--index", str(index), "--images", str(tmp_path / "imgs"),
+                 "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "a column 'Patient ID'; got 'Patient_ID' (misspelled?)" in err and "\n" not in err

@@ -482,3 +482,19 @@ def test_the_emr_modules_import_neither_boto3_nor_pyspark():
              "print(sorted(m for m in ('boto3', 'botocore', 'pyspark') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_job_policy_covers_the_files_read_beside_the_index():
+    job = ["run", "--dataset", "mimic", "--index", "s3://mimic/2.0.0/mimic-cxr-2.0.0-metadata.csv.gz",
+           "--images", "s3://mimic/2.0.0", "--output", "s3://out/mimic-299"]
+    reads, _ = policy.job_locations(vars(build_parser().parse_args(job)))
+    assert reads == ["s3://mimic/2.0.0", "s3://mimic/2.0.0/mimic-cxr-2.0.0-metadata.csv.gz",
+                     "s3://mimic/2.0.0/mimic-cxr-2.0.0-chexpert.csv.gz",
+                     "s3://mimic/2.0.0/mimic-cxr-2.0.0-split.csv.gz"]
+    negbio = job + ["--labels", "s3://mimic/2.0.0/mimic-cxr-2.0.0-negbio.csv.gz", "--resplit"]
+    reads, _ = policy.job_locations(vars(build_parser().parse_args(negbio)))
+    assert reads[2:] == ["s3://mimic/2.0.0/mimic-cxr-2.0.0-negbio.csv.gz"]
+    chexpert = ["run", "--dataset", "chexpert", "--index", "s3://c/train.csv", "--valid-index",
+                "s3://c/valid.csv", "--images", "s3://c", "--output", "s3://out/c"]
+    reads, _ = policy.job_locations(vars(build_parser().parse_args(chexpert)))
+    assert reads == ["s3://c", "s3://c/train.csv", "s3://c/valid.csv"]

@@ -150,10 +150,13 @@ def test_chexpert_csvs_have_the_real_columns_and_values(chexpert):
                                                      ("Lateral", "2", "lateral"))
             assert ap_pa == ("" if kind == "lateral" else ap_pa) and ap_pa in ("AP", "PA", "")
             sick = any(v in ("1.0", "-1.0") for v in values[1:-1])
-            assert values[0] == ("1.0" if not sick else "" if split == "train" else "0.0")
+            unlabeled = split == "valid" and set(values) == {"0.0"}
+            assert values[0] == ("0.0" if unlabeled else "1.0" if not sick else "" if split == "train" else "0.0")
     train_values = Counter(v for row in train[1:] for v in row[5:])
     assert set(train_values) == {"1.0", "0.0", "-1.0", ""}
     assert {v for row in valid[1:] for v in row[5:]} == {"1.0", "0.0"}
+    # Like the real valid.csv, some rows say 0.0 everywhere, No Finding included.
+    assert any(set(row[5:]) == {"0.0"} for row in valid[1:])
     assert any(row[3] == "Lateral" for row in train[1:])
     assert {row[4] for row in train[1:] if row[3] == "Frontal"} == {"AP", "PA"}
     for column in range(5, 19):                                  # every class positive somewhere

@@ -10,6 +10,8 @@ VERSION = re.search(r'__version__ = "([^"]+)"', Path("cxrpipe/__init__.py").read
 CORE = [
     "numpy>=1.26",
     "opencv-python-headless>=4.9",
+    # libjpeg-turbo with its warnings as errors: OpenCV decodes a corrupt JPEG into grey.
+    "simplejpeg>=1.7",
     "pydicom>=3.0",
     "pyarrow>=14",
     "google-crc32c>=1.5",

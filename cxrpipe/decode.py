@@ -14,6 +14,7 @@ from numbers import Integral
 
 import cv2
 import numpy as np
+import simplejpeg
 
 from cxrpipe.errors import ImageRejected
 
@@ -27,6 +28,8 @@ _DICOM_MAGIC_OFFSET = 128  # after the 128-byte preamble (PS3.10 section 7.1)
 # carry no frame size.
 _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7,
                        0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+# Arithmetic-coded frames, whose blocks can take less than a bit each.
+_ARITHMETIC_SOF = (b"\xff\xc9", b"\xff\xca", b"\xff\xcb", b"\xff\xcd", b"\xff\xce", b"\xff\xcf")
 # Markers with no length field: TEM and the restart markers RST0-7.
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 
@@ -207,9 +210,36 @@ def _jpeg_frame_size(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def _check_jpeg_complete(data: bytes) -> None:
-    # Some writers pad files with zero bytes after the end-of-image marker.
-    if not data.rstrip(b"\x00").endswith(_JPEG_EOI):
-        raise ImageRejected("truncated", "JPEG does not end with its FFD9 end-of-image marker")
+    """The main image's scans end in an FFD9 marker; bytes after it are allowed (the entropy
+    data cannot hold FFD9, and an EXIF thumbnail's FFD9 comes before the main scan)."""
+    if data.find(_JPEG_EOI, _jpeg_scan_start(data)) < 0:
+        raise ImageRejected("truncated", "JPEG has no FFD9 end-of-image marker after its scan")
+    width, height = _jpeg_size(data)
+    blocks = -(-width // 8) * -(-height // 8)
+    # A Huffman-coded block takes at least one bit (its DC code): a 64x64 file whose header
+    # says 7000x7000 cannot hold that image, whatever libjpeg makes of it.
+    if len(data) * 8 < blocks and not _jpeg_arithmetic(data):
+        raise ImageRejected("undecodable", f"header declares {width}x{height} ({blocks:,} blocks) but the "
+                            f"file has {len(data):,} bytes, too few to code them")
+
+
+def _jpeg_scan_start(data: bytes) -> int:
+    """The offset of the first start-of-scan marker, walking segment lengths (not a search:
+    an EXIF thumbnail holds markers of its own)."""
+    pos = len(_JPEG_SOI)
+    while True:
+        marker, pos = _next_jpeg_marker(data, pos)
+        if marker == 0xDA:
+            return pos
+        if marker in _JPEG_STANDALONE:
+            continue
+        if pos + 2 > len(data):
+            raise ImageRejected("truncated", f"JPEG ends before its scan ({len(data)} bytes)")
+        pos += struct.unpack_from(">H", data, pos)[0]
+
+
+def _jpeg_arithmetic(data: bytes) -> bool:
+    return any(marker in data[:_jpeg_scan_start(data)] for marker in _ARITHMETIC_SOF)
 
 
 def _nonzero_size(width: int, height: int, fmt: str) -> tuple[int, int]:
@@ -227,10 +257,28 @@ def _decode_png(data: bytes) -> np.ndarray:
 
 def _decode_jpeg(data: bytes, scale: int = 1) -> np.ndarray:
     _check_jpeg_complete(data)
-    if scale == 1:
+    if scale > 1:
+        # As in the full read, EXIF orientation stays unapplied so the shape follows the header.
+        return _imdecode_gray8(data, "JPEG", _REDUCED_GRAY[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
+    colorspace = _strict_jpeg(simplejpeg.decode_jpeg_header, data)[2]
+    if colorspace == "Gray":
+        return _strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="GRAY")[:, :, 0]
+    if colorspace in ("CMYK", "YCCK"):
+        # libjpeg-turbo's TurboJPEG cannot turn CMYK into RGB; OpenCV can (Adobe-inverted
+        # included). simplejpeg reads it first only to report corrupt data.
+        _strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="CMYK")
         return _imdecode_gray8(data, "JPEG")
-    # As in the full read, EXIF orientation stays unapplied so the shape follows the header.
-    return _imdecode_gray8(data, "JPEG", _REDUCED_GRAY[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
+    return cv2.cvtColor(_strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="RGB"), cv2.COLOR_RGB2GRAY)
+
+
+def _strict_jpeg(decode, data: bytes, **options):
+    """simplejpeg (libjpeg-turbo) raising on what OpenCV only logs: libjpeg's "Corrupt JPEG
+    data" warnings, which OpenCV turns into a grey or garbled image."""
+    try:
+        return decode(data, **options)
+    except ValueError as err:
+        reason = "truncated" if "premature end" in str(err).lower() else "undecodable"
+        raise ImageRejected(reason, f"libjpeg: {err}") from err
 
 
 def _imdecode_gray8(data: bytes, fmt: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:

@@ -15,6 +15,11 @@ class JobFailed(Exception):
     """A job ran but its result must not be committed: no manifest is written."""
 
 
+class UnreadableObject(OSError):
+    """One object that exists but cannot be read (a directory, no permission, an archived S3
+    object): a ``read_error`` reject, never a failed job, since a rerun cannot fix it."""
+
+
 class ImageRejected(Exception):
     """One input image that cannot be used.
 
@@ -43,5 +48,5 @@ REASONS = frozenset({
     "dicom_no_pixels",    # DICOM without pixel data
     "duplicate_id",       # the index names the same image id twice
     "path_escape",        # the index path leaves the images root (../, absolute)
-    "read_error",         # the storage layer failed to read it after retries
+    "read_error",         # it exists but cannot be read: a directory, no permission, archived in S3
 })

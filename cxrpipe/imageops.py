@@ -8,6 +8,7 @@ caller's policy.
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from numbers import Integral, Real
 from types import MappingProxyType
 from typing import Callable
@@ -16,6 +17,7 @@ import cv2
 import numpy as np
 
 from cxrpipe.decode import decode_gray8, decode_with_header, probe
+from cxrpipe.layout import AUGMENTATIONS
 
 __all__ = [
     "AUGMENTATIONS", "CLAHE_AT", "FLIPS", "RESIZES", "RenderParams", "Rendered", "clahe",
@@ -23,13 +25,10 @@ __all__ = [
 ]
 
 # cv2.flip codes: 1 mirrors left-right, 0 top-bottom, -1 both (a 180° rotation).
-# The order of this table is the canonical order of flips everywhere.
+# Flips in the canonical order of layout.AUGMENTATIONS.
+_FLIP_CODES = {"hflip": 1, "vflip": 0, "hvflip": -1}
 FLIPS: "MappingProxyType[str, Callable[[np.ndarray], np.ndarray]]" = MappingProxyType({
-    "hflip": lambda img: cv2.flip(img, 1),
-    "vflip": lambda img: cv2.flip(img, 0),
-    "hvflip": lambda img: cv2.flip(img, -1),
-})
-AUGMENTATIONS = ("none", *FLIPS)
+    name: partial(cv2.flip, flipCode=_FLIP_CODES[name]) for name in AUGMENTATIONS[1:]})
 
 _FLIP_TOKENS = {"h": "hflip", "v": "vflip", "hv": "hvflip"}
 

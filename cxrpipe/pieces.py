@@ -16,13 +16,14 @@ image (see docs/performance.md).
 
 from __future__ import annotations
 
+from .layout import AUGMENTATIONS
+
 from dataclasses import dataclass
 
 import numpy as np
 
 from .shards import shard_boundaries
 
-AUGMENTATIONS = ("none", "hflip", "vflip", "hvflip")
 KEY_BYTES = 16
 HEADER_BYTES = KEY_BYTES + 1                        # key, augmentation code
 _LENGTH_BYTES = 8                                   # a TFRecord frame starts with its length

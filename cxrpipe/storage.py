@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UnreadableObject, UserError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,23 @@ def join(base: str, *parts: str) -> str:
     return "/".join(pieces)
 
 
+def overlap(a: str, b: str) -> bool:
+    """Whether one location contains the other (or they are the same): S3 prefixes compared
+    by whole path components, local paths after resolving symlinks and ``..``."""
+    if is_s3(a) != is_s3(b):
+        return False
+    parts_a, parts_b = _components(a), _components(b)
+    shorter = min(len(parts_a), len(parts_b))
+    return parts_a[:shorter] == parts_b[:shorter]
+
+
+def _components(uri: str) -> tuple[str, ...]:
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        return (bucket, *(part for part in key.split("/") if part))
+    return local_path(uri).resolve().parts
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -96,8 +113,11 @@ def content_md5(data: bytes) -> str:
 class _Local:
     @staticmethod
     def read(uri: str, config: StorageConfig) -> bytes:
-        with open(local_path(uri), "rb") as f:
-            return f.read()
+        try:
+            with open(local_path(uri), "rb") as f:
+                return f.read()
+        except (IsADirectoryError, PermissionError, NotADirectoryError) as exc:
+            raise UnreadableObject(f"{uri}: {exc.strerror}") from None
 
     @staticmethod
     def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
@@ -185,6 +205,15 @@ def _new_s3_client(config: StorageConfig):
     return session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
 
 
+# Errors about one object, not the store: a rerun cannot fix them, so they are rejects.
+_UNREADABLE_OBJECT = {
+    "InvalidObjectState": "the object is in an archive storage class (GLACIER, DEEP_ARCHIVE): "
+                          "restore it before reading",
+    "AccessDenied": "reading this object is denied (object ACL, bucket policy or KMS key)",
+    "403": "reading this object is denied (object ACL, bucket policy or KMS key)",
+}
+
+
 class _S3:
     @staticmethod
     def read(uri: str, config: StorageConfig) -> bytes:
@@ -200,8 +229,11 @@ class _S3:
         try:
             return s3_client(config).get_object(Bucket=bucket, Key=key, **options)["Body"].read()
         except Exception as exc:  # botocore raises per-service classes; map the one we act on
-            if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
+            code = error_code(exc)
+            if code in {"NoSuchKey", "404", "NotFound"}:
                 raise FileNotFoundError(uri) from None
+            if code in _UNREADABLE_OBJECT:
+                raise UnreadableObject(f"{uri}: {_UNREADABLE_OBJECT[code]} ({code})") from None
             raise storage_error("reading", uri, exc) from None
 
     @staticmethod

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from .layout import AUGMENTATIONS
+
 from .manifest import partitions_of
 
-AUGMENTATIONS = ("none", "hflip", "vflip", "hvflip")
 
 
 def table(header: list[str], rows: list[list], right_from: int = 1) -> str:

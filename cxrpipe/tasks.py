@@ -18,9 +18,9 @@ from functools import partial
 import cv2
 
 from . import storage, tables
-from .errors import ImageRejected
+from .errors import ImageRejected, UnreadableObject
 from .imageops import Rendered, RenderParams, render
-from .labels import class_dirname
+from .layout import image_path
 from .plan import WorkItem
 from .prefetch import in_order
 from .shard_tasks import version_from_row
@@ -28,7 +28,6 @@ from .shard_tasks import version_from_row
 log = logging.getLogger(__name__)
 
 IO_THREADS = 4
-SUFFIX = {"none": "", "hflip": "_hflip", "vflip": "_vflip", "hvflip": "_hvflip"}
 
 
 @dataclass(frozen=True)
@@ -126,6 +125,8 @@ def _read(uri: str, config: storage.StorageConfig) -> bytes | ImageRejected:
         return storage.read_bytes(uri, config)
     except FileNotFoundError:
         return ImageRejected("missing", f"no object at {uri}")
+    except UnreadableObject as exc:
+        return ImageRejected("read_error", str(exc))
 
 
 def _process(item: WorkItem, fetched, params: RenderParams) -> Rendered | ImageRejected:
@@ -154,7 +155,7 @@ def _write_versions(item: WorkItem, rendered: Rendered, ctx: JobContext, writes,
     digests = {augmentation: storage.sha256(jpeg) for augmentation, jpeg in rendered.versions}
     for partition in item.partitions:
         for augmentation, jpeg in rendered.versions:
-            path = f"images/{item.split}/{class_dirname(partition)}/{item.stem}{SUFFIX[augmentation]}.jpg"
+            path = image_path(item.split, partition, item.stem, augmentation)
             writes.put(storage.join(ctx.output_root, path), jpeg, ctx.storage)
             result.written[(item.split, partition, augmentation)] += 1
             result.jpeg_bytes += len(jpeg)

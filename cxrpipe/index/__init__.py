@@ -67,6 +67,10 @@ class Reader:
     companions: tuple[Companion, ...] = ()
     locate: Callable[..., tuple[DatasetIndex, int]] | None = None
 
+    def companion_flag(self, argument: str) -> str:
+        """The flag of the companion read as ``argument``."""
+        return next(c.flag for c in self.companions if c.argument == argument)
+
 
 READERS = {
     "nih": Reader(kind="text", read=read_nih, classes=NIH_CLASSES,

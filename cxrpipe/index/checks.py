@@ -11,6 +11,7 @@ import re
 import zlib
 
 from cxrpipe.labels import check_class_names
+from cxrpipe.layout import output_stems
 from cxrpipe.index.record import NEGATIVE, POSITIVE, UNCERTAIN, DatasetIndex, IndexReject, Record
 
 # The dataset's own root folder (CheXpert-v1.0-small, CheXpert-v1.0) and the split folder
@@ -81,8 +82,10 @@ def path_problem(path: str) -> str:
 def finish(name: str, classes, records, has_views: bool = True) -> DatasetIndex:
     """Apply the shared checks to a reader's records, in index order.
 
-    A bad path becomes a ``path_escape`` reject; an id seen before, or an id whose output stem
-    another kept id already has, becomes a ``duplicate_id`` reject (the first row is kept).
+    A bad path becomes a ``path_escape`` reject; an id seen before, or an id that would write a
+    file another kept id writes (same stem, or its stem is another's flip name, such as
+    ``00000001_000_hflip.png`` beside ``00000001_000.png``), becomes a ``duplicate_id`` reject
+    naming both (the first row is kept). So output names are unique by construction.
 
     Args:
         name: the dataset layout (for ``stem``).
@@ -97,28 +100,28 @@ def finish(name: str, classes, records, has_views: bool = True) -> DatasetIndex:
         ValueError: class names whose partitions could not be told apart (``check_class_names``).
     """
     check_class_names(classes)
-    kept, rejects, ids, stems = [], [], set(), {}
+    kept, rejects, ids, owners = [], [], set(), {}
     for record in records:
-        problem = _problem(record, name, ids, stems)
+        problem = _problem(record, name, ids, owners)
         if problem:
             rejects.append(IndexReject(record.image_id, record.path, *problem))
             continue
         kept.append(record)
         ids.add(record.image_id)
-        stems[stem(record.image_id, name)] = record.image_id
+        owners.update(dict.fromkeys(output_stems(stem(record.image_id, name)), record.image_id))
     return DatasetIndex(name, tuple(classes), tuple(kept), tuple(rejects), has_views)
 
 
-def _problem(record: Record, name: str, ids, stems) -> tuple[str, str] | None:
+def _problem(record: Record, name: str, ids, owners) -> tuple[str, str] | None:
     escape = path_problem(record.path)
     if escape:
         return "path_escape", escape
     if record.image_id in ids:
         return "duplicate_id", f"the index names {record.image_id!r} more than once"
-    clash = stems.get(stem(record.image_id, name))
-    if clash is not None:
-        return "duplicate_id", (f"{record.image_id!r} and {clash!r} would both be written as "
-                                f"{stem(record.image_id, name)!r}")
+    for output in output_stems(stem(record.image_id, name)):
+        if output in owners:
+            return "duplicate_id", (f"{record.image_id!r} and {owners[output]!r} would both write "
+                                    f"{output!r}")
     return None
 
 

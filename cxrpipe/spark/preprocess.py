@@ -115,12 +115,30 @@ def _parse(read, source, **kwargs) -> DatasetIndex:
         raise UserError(str(exc)) from None
 
 
+def check_no_overlap(output_uri: str, inputs) -> None:
+    """Refuse an output that contains an input or lies inside one: a rerun would read its own
+    JPEGs as new images, or write into the source.
+
+    Args:
+        inputs: (flag, URI or None) pairs.
+
+    Raises:
+        UserError: naming both flags.
+    """
+    for flag, uri in inputs:
+        if uri and storage.overlap(output_uri, uri):
+            raise UserError(f"--output {output_uri} overlaps {flag} {uri} (one contains the other): "
+                            "write the dataset to a location of its own")
+
+
 def plan_preprocess(job: PreprocessJob) -> Plan:
     """Check the locations, read the index and plan, all before Spark starts.
 
     Raises:
         UserError: a mistake in the inputs, reported before any work starts.
     """
+    check_no_overlap(job.output_uri, [("--images", job.images_uri), ("--index", job.index_uri)]
+                     + [(READERS[job.dataset].companion_flag(a), uri) for a, uri in job.companions])
     for uri, writing in ((job.images_uri, False), (job.output_uri, True)):
         storage.check_reachable(uri, job.storage, for_writing=writing)
     index = load_index(job)

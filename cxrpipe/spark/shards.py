@@ -49,6 +49,9 @@ def load_input(job: ShardsJob) -> dict:
     Raises:
         UserError: no finished dataset at the input, or unknown classes.
     """
+    if storage.overlap(job.input_uri, job.output_uri):
+        raise UserError(f"--output {job.output_uri} overlaps --input {job.input_uri} (one contains the "
+                        "other): write the shards to a dataset root of their own")
     storage.check_reachable(job.input_uri, job.storage)
     storage.check_reachable(job.output_uri, job.storage, for_writing=True)
     try:

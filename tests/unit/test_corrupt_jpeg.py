@@ -1,0 +1,80 @@
+"""Corrupt JPEGs are rejects, never training images: libjpeg's "Corrupt JPEG data" warnings
+(which OpenCV only logs, returning a grey or garbled image) and headers that lie about the
+size. Bytes after a valid end marker are not truncation."""
+
+import struct
+
+import cv2
+import numpy as np
+import pytest
+
+from cxrpipe.decode import decode_gray8
+from cxrpipe.errors import ImageRejected
+
+LIMIT = 50_000_000
+
+
+def jpeg(shape=(64, 64), seed=0, color=False) -> bytes:
+    rng = np.random.default_rng(seed)
+    img = cv2.GaussianBlur((rng.random(shape) * 255).astype(np.uint8), (0, 0), 2)
+    if color:
+        img = cv2.merge([img, img // 2, 255 - img])
+    return cv2.imencode(".jpg", img)[1].tobytes()
+
+
+def scan(data: bytes) -> int:
+    sos = data.index(b"\xff\xda")
+    return sos + 2 + struct.unpack(">H", data[sos + 2:sos + 4])[0]
+
+
+def reason(data: bytes) -> str:
+    with pytest.raises(ImageRejected) as info:
+        decode_gray8(data, LIMIT)
+    return info.value.reason
+
+
+def test_a_small_jpeg_whose_header_claims_7000x7000_is_rejected():
+    data = bytearray(jpeg())
+    sof = data.index(b"\xff\xc0")
+    struct.pack_into(">HH", data, sof + 5, 7000, 7000)
+    assert reason(bytes(data)) == "undecodable"
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_zeroed_entropy_data_with_an_intact_end_marker_is_rejected(color):
+    data = jpeg(color=color)
+    start = scan(data)
+    corrupt = data[:start] + b"\x00" * (len(data) - 2 - start) + data[-2:]
+    assert cv2.imdecode(np.frombuffer(corrupt, np.uint8), cv2.IMREAD_UNCHANGED) is not None  # OpenCV takes it
+    assert reason(corrupt) in ("truncated", "undecodable")  # libjpeg words it either way
+
+
+def test_scan_cut_short_but_ended_with_a_marker_is_truncated():
+    data = jpeg((256, 256))
+    start = scan(data)
+    cut = data[:start + (len(data) - start) // 3] + b"\xff\xd9"
+    assert reason(cut) == "truncated"
+
+
+@pytest.mark.parametrize("tail", [b"\x00" * 100, b"trailing garbage after the image", b"\xff\xd9\x00"])
+def test_bytes_after_a_valid_end_marker_are_not_truncation(tail):
+    data = jpeg()
+    want = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert np.array_equal(decode_gray8(data + tail, LIMIT), want)
+
+
+def test_a_thumbnail_end_marker_does_not_hide_a_cut_main_image():
+    data = jpeg((256, 256))
+    thumbnail = jpeg((16, 16), seed=3)
+    app1 = b"\xff\xe1" + struct.pack(">H", len(thumbnail) + 2) + thumbnail
+    with_thumb = data[:2] + app1 + data[2:]
+    assert decode_gray8(with_thumb, LIMIT).shape == (256, 256)
+    assert reason(with_thumb[: scan(with_thumb) + 100]) == "truncated"
+
+
+def test_gray_and_color_pixels_equal_opencvs():
+    for data in (jpeg((300, 200)), jpeg((300, 200), color=True)):
+        ref = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if ref.ndim == 3:
+            ref = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY)
+        assert np.array_equal(decode_gray8(data, LIMIT), ref)

@@ -7,6 +7,7 @@ import logging
 import sys
 
 from . import __version__
+from . import flagtypes as ft
 from .errors import JobFailed, UserError
 from .index import READERS, TableColumns
 from .index.chexpert import VALID_AS
@@ -40,8 +41,8 @@ def _storage_options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--s3-endpoint", default=None, metavar="URL",
                         help="an S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)")
-    parser.add_argument("--s3-part-mb", type=float, default=16.0,
-                        help="multipart part size for streamed shards (S3 minimum 5)")
+    parser.add_argument("--s3-part-mb", type=ft.PART_MB, default=16.0,
+                        help=f"multipart part size for streamed shards, MiB {ft.PART_MB}")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="how much cxrpipe logs (Spark's own log stays at WARN)")
     return parser
@@ -94,7 +95,7 @@ def _preprocess_options() -> argparse.ArgumentParser:
     p.add_argument("--resplit", action="store_true",
                    help="ignore the official splits (folders, --test-list, --split-file; --valid-index "
                         "images are merged) and split by patient")
-    p.add_argument("--seed", type=int, default=0, help="seed of the split and of all choices")
+    p.add_argument("--seed", type=ft.SEED, default=0, help=f"seed of the patient split {ft.SEED}")
     p.add_argument("--classes", default=None,
                    help="comma list of class partitions to keep, as the dataset spells them; "
                         "Unlabeled: images with no positive class (default: all)")
@@ -104,26 +105,28 @@ def _preprocess_options() -> argparse.ArgumentParser:
                    help="CheXpert -1: how uncertain labels count (the mask is always kept)")
     p.add_argument("--views", default="all", choices=["all", "frontal"],
                    help="frontal: leave lateral views out (counted as excluded)")
-    p.add_argument("--size", type=int, default=299, help="output side in pixels")
-    p.add_argument("--clahe-clip", type=float, default=2.0, help="CLAHE clip limit")
-    p.add_argument("--clahe-grid", type=int, default=8, help="CLAHE tiles per side")
+    p.add_argument("--size", type=ft.OUTPUT_SIZE, default=299, help=f"output side in pixels {ft.OUTPUT_SIZE}")
+    p.add_argument("--clahe-clip", type=ft.CLAHE_CLIP, default=2.0, help=f"CLAHE clip limit {ft.CLAHE_CLIP}")
+    p.add_argument("--clahe-grid", type=ft.CLAHE_GRID, default=8, help=f"CLAHE tiles per side {ft.CLAHE_GRID}")
     p.add_argument("--clahe-at", default="output", choices=["output", "source"],
                    help="CLAHE after the resize (the original notebook) or at full resolution")
     p.add_argument("--flips", default="h,v,hv", help="any of h, v, hv, or none")
     p.add_argument("--augment-splits", default="train", help="splits that get the flips")
-    p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of the outputs (1-100)")
+    p.add_argument("--jpeg-quality", type=ft.JPEG_QUALITY, default=95,
+                   help=f"JPEG quality of the outputs {ft.JPEG_QUALITY}")
     p.add_argument("--resize", default="exact", choices=["exact", "fast"],
                    help="exact: one area resize (the reference); fast: an integer area shrink "
                         "first, about twice as fast, pixels slightly different (docs/performance.md)")
     p.add_argument("--reduced-decode", action="store_true",
                    help="decode large JPEGs at 1/2, 1/4 or 1/8 scale (never below --size): much "
                         "faster, pixels differ more (docs/performance.md); off by default")
-    p.add_argument("--max-pixels", type=int, default=50_000_000,
-                   help="larger images (by their header) are rejected before decoding")
-    p.add_argument("--max-reject-fraction", type=float, default=0.01,
-                   help="above this share of rejected inputs the job fails and writes no manifest")
-    p.add_argument("--images-per-task", type=int, default=128,
-                   help="images per Spark task (fixes the output's part files, not the parallelism)")
+    p.add_argument("--max-pixels", type=ft.MAX_PIXELS, default=50_000_000,
+                   help=f"larger images (by their header) are rejected before decoding {ft.MAX_PIXELS}")
+    p.add_argument("--max-reject-fraction", type=ft.FRACTION, default=0.01,
+                   help=f"above this share of rejected inputs the job fails and writes no manifest {ft.FRACTION}")
+    p.add_argument("--images-per-task", type=ft.IMAGES_PER_TASK, default=128,
+                   help="images per Spark task (fixes the output's part files, not the parallelism) "
+                        f"{ft.IMAGES_PER_TASK}")
     return p
 
 
@@ -141,10 +144,11 @@ def _shard_filter_options() -> argparse.ArgumentParser:
 def _shard_count_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     count = p.add_mutually_exclusive_group()
-    count.add_argument("--num-shards", type=int, default=None, help="shards per (split, class)")
-    count.add_argument("--shard-mb", type=float, default=128.0,
-                       help="target shard size in MB, used when --num-shards is not given")
-    p.add_argument("--shard-seed", type=int, default=0, help="seed of record order and shard choice")
+    count.add_argument("--num-shards", type=ft.NUM_SHARDS, default=None,
+                       help=f"shards per (split, class) {ft.NUM_SHARDS}")
+    count.add_argument("--shard-mb", type=ft.SHARD_MB, default=128.0,
+                       help=f"target shard size in MB, used when --num-shards is not given {ft.SHARD_MB}")
+    p.add_argument("--shard-seed", type=ft.SEED, default=0, help=f"seed of record order and shard choice {ft.SEED}")
     return p
 
 
@@ -178,10 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", default="nih", choices=list(SYNTH_LAYOUTS),
                    help="the real dataset whose files and index format to imitate")
     p.add_argument("--out", required=True, metavar="URI", help="where to write it (s3:// or a folder)")
-    p.add_argument("--n", type=int, default=200, help="number of images")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives the same bytes")
-    p.add_argument("--image-size", type=int, default=None,
-                   help="largest side in pixels (default: the real dataset's)")
+    p.add_argument("--n", type=ft.SYNTH_IMAGES, default=200, help=f"number of images {ft.SYNTH_IMAGES}")
+    p.add_argument("--seed", type=ft.SEED, default=0, help=f"the same seed gives the same bytes {ft.SEED}")
+    p.add_argument("--image-size", type=ft.SYNTH_SIDE, default=None,
+                   help=f"largest side in pixels (default: the real dataset's) {ft.SYNTH_SIDE}")
     p.add_argument("--with-dicom", action="store_true",
                    help="nih: add the real chest CR from pydicom-data (RG1_UNCR.dcm) as one more row")
     p.set_defaults(handler=commands.synth)
@@ -199,8 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[spark, store], formatter_class=_Formatter,
                        help="synthetic NIH sample + a real DICOM -> preprocess + shards -> verify, locally")
     p.add_argument("--out", default="demo-out", metavar="DIR", help="folder for the raw sample and the dataset")
-    p.add_argument("--n", type=int, default=200, help="synthetic images")
-    p.add_argument("--image-size", type=int, default=1024, help="side of the synthetic PNGs (NIH's is 1024)")
+    p.add_argument("--n", type=ft.SYNTH_IMAGES, default=200, help=f"synthetic images {ft.SYNTH_IMAGES}")
+    p.add_argument("--image-size", type=ft.SYNTH_SIDE, default=1024,
+                   help=f"side of the synthetic PNGs (NIH's is 1024) {ft.SYNTH_SIDE}")
     p.set_defaults(handler=commands.demo)
     emr_cli.register(sub, [store])
     from . import report_cli

@@ -35,7 +35,7 @@ def preprocess_job(args):
         plan = PlanOptions(
             fractions=splits.parse_fractions(args.split), seed=args.seed, uncertain=args.uncertain,
             membership=args.membership, classes=_classes(args), views=args.views,
-            images_per_task=_positive("--images-per-task", args.images_per_task),
+            images_per_task=args.images_per_task,
             resplit=args.resplit,
         )
         render = RenderParams(
@@ -49,7 +49,7 @@ def preprocess_job(args):
             reader_options=tuple(_READER_OPTIONS.get(args.dataset, _no_options)(args).items()),
             plan=plan, render=render,
             augment_splits=_split_names("--augment-splits", args.augment_splits), storage=_config(args),
-            max_reject_fraction=_fraction("--max-reject-fraction", args.max_reject_fraction),
+            max_reject_fraction=args.max_reject_fraction,
         )
 
     return _user_errors(build)
@@ -105,18 +105,6 @@ def _split_names(flag: str, text: str) -> tuple[str, ...]:
     return names
 
 
-def _positive(flag: str, value: int) -> int:
-    if value < 1:
-        raise ValueError(f"{flag} must be at least 1, got {value}")
-    return value
-
-
-def _fraction(flag: str, value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise ValueError(f"{flag} must be between 0 and 1, got {value}")
-    return value
-
-
 def preprocess(args) -> int:
     from .spark.preprocess import plan_preprocess, run_preprocess
     from .spark.session import spark_session
@@ -137,7 +125,6 @@ def run(args) -> int:
     from .spark.session import spark_session
 
     job = preprocess_job(args)
-    _user_errors(lambda: _shard_counts(args))
     plan = plan_preprocess(job)
     options = ShardOptions(classes=plan.selected, membership=job.plan.membership,
                            num_shards=args.num_shards, shard_mb=args.shard_mb, seed=args.shard_seed)
@@ -150,13 +137,6 @@ def run(args) -> int:
     return 0
 
 
-def _shard_counts(args) -> None:
-    if args.num_shards is not None:
-        _positive("--num-shards", args.num_shards)
-    if not args.shard_mb > 0:
-        raise ValueError(f"--shard-mb must be positive, got {args.shard_mb}")
-
-
 def shard_options(args, dataset_classes: tuple[str, ...]):
     """The validated ``ShardOptions`` for parsed shard flags.
 
@@ -166,7 +146,6 @@ def shard_options(args, dataset_classes: tuple[str, ...]):
     from .shards import ShardOptions
 
     def build():
-        _shard_counts(args)
         return ShardOptions(
             classes=labels.resolve_classes(args.classes, dataset_classes),
             splits=_split_names("--splits", args.splits or "") or None,
@@ -179,11 +158,12 @@ def shard_options(args, dataset_classes: tuple[str, ...]):
 
 def shards(args) -> int:
     from .spark.session import spark_session
-    from .spark.shards import ShardsJob, load_input, run_shards
+    from .spark.shards import ShardsJob, check_selection, load_input, run_shards
 
     config = _config(args)
     source = load_input(ShardsJob(args.input, args.output, storage=config))
     job = ShardsJob(args.input, args.output, shard_options(args, tuple(source["classes"])), config)
+    check_selection(source, job.options)
     spark = spark_session(args.master, app_name="cxrpipe shards")
     result = run_shards(spark, job, source)
     print(summary.counts_table(result.manifest))
@@ -196,8 +176,6 @@ def shards(args) -> int:
 def synth(args) -> int:
     from .synth import INDEX_PATHS, LAYOUTS
 
-    if args.n < 1:
-        raise UserError(f"--n must be at least 1, got {args.n}")
     if args.with_dicom and args.layout != "nih":
         raise UserError("--with-dicom adds a row to the NIH index: use it with --layout nih")
     config = _config(args)

@@ -18,6 +18,8 @@ import numpy as np
 from . import labels
 
 DEFAULT_SHARD_MB = 128.0
+# Shards per (split, class): 1,024 x 128 MB holds 128 GB; more only costs tasks and files.
+MAX_SHARDS = 1024
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,18 @@ def version_partitions(version: Version, classes, options: ShardOptions) -> tupl
 
 
 def shard_count(partition_bytes: int, options: ShardOptions) -> int:
-    """``--num-shards`` as given, else enough shards of about ``--shard-mb`` each (at least 1)."""
+    """``--num-shards`` as given, else enough shards of about ``--shard-mb`` each (at least 1).
+
+    Raises:
+        ValueError: ``--shard-mb`` asks for more than ``MAX_SHARDS`` shards in one partition.
+    """
     if options.num_shards is not None:
         return options.num_shards
-    return max(1, math.ceil(partition_bytes / (options.shard_mb * 1e6)))
+    count = max(1, math.ceil(partition_bytes / (options.shard_mb * 1e6)))
+    if count > MAX_SHARDS:
+        raise ValueError(f"--shard-mb {options.shard_mb:g}: expected at most {MAX_SHARDS} shards per "
+                         f"partition, got {count:,} for {partition_bytes / 1e6:,.0f} MB; raise --shard-mb")
+    return count
 
 
 def plan_shards(partition_bytes: dict[tuple[str, str], int], classes, options: ShardOptions) -> list[Shard]:

@@ -143,9 +143,23 @@ def plan_preprocess(job: PreprocessJob) -> Plan:
         storage.check_reachable(uri, job.storage, for_writing=writing)
     index = load_index(job)
     try:
-        return build_plan(index, job.plan)
+        plan = build_plan(index, job.plan)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    _check_work(plan, index)
+    return plan
+
+
+def _check_work(plan: Plan, index: DatasetIndex) -> None:
+    """Nothing to write is a mistake, said before anything (an old manifest included) changes."""
+    if any(item.rejected is None for task in plan.tasks for item in task):
+        return
+    total = len(index.records) + len(index.rejects)
+    if not total:
+        raise UserError("--index lists no images (a header without rows): nothing to write")
+    left_out = Counter(plan.excluded) + Counter(f"index {r.reason}" for r in index.rejects)
+    why = ", ".join(f"{reason} {n:,}" for reason, n in sorted(left_out.items()) if n)
+    raise UserError(f"nothing to write: all {total:,} images of the index are left out ({why})")
 
 
 def run_preprocess(spark, job: PreprocessJob, plan: Plan) -> RunSummary:

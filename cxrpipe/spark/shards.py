@@ -68,6 +68,22 @@ def load_input(job: ShardsJob) -> dict:
     return source
 
 
+def check_selection(source: dict, options: ShardOptions) -> None:
+    """Refuse, before the output's manifest is touched, a selection the input has no image for.
+
+    Raises:
+        UserError: no (split, partition) of the input's counts matches --classes and --splits.
+    """
+    present = {(split, partition) for split, per_split in source["counts"].items() for partition in per_split}
+    wanted = [(split, partition) for split, partition in sorted(present)
+              if (options.splits is None or split in options.splits)
+              and (options.classes is None or partition in options.classes)]
+    if not wanted:
+        raise UserError(f"no image matches --classes {','.join(options.classes or ['(all)'])} and --splits "
+                        f"{','.join(options.splits or ['(all)'])}: the input has "
+                        + ", ".join(f"{s}/{p}" for s, p in sorted(present)))
+
+
 def run_shards(spark, job: ShardsJob, source: dict) -> ShardsSummary:
     """Write the shards and their manifest (last)."""
     started = time.monotonic()
@@ -124,7 +140,10 @@ def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,
     sizes, stats = metadata
     if not sizes:
         raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
-    shards = plan_shards(sizes, ctx.classes, ctx.options)
+    try:
+        shards = plan_shards(sizes, ctx.classes, ctx.options)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     work = list(zip(shards, plan_reads(shards, pieces)))
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, "write shards", interruptOnCancel=True)

@@ -206,3 +206,15 @@ def test_mimic_layout_end_to_end(mimic, s3, bucket, tmp_path, capsys):
     records = tf_records(tmp_path, objects(s3, bucket, "mimic-out/tfrecords/"), len(classes))
     assert sorted(r["id"] for r in records if r["primary"] and r["aug"] == "none") == sorted(frontal)
     assert main(["verify", mimic["out"], *mimic["ep"]]) == 0
+
+
+def test_a_selection_without_images_fails_before_the_output_changes(chexpert, s3, bucket, capsys):
+    out = f"s3://{bucket}/chexpert-unlabeled"   # a finished shard dataset from the test above
+    before = s3.get_object(Bucket=bucket, Key="chexpert-unlabeled/_MANIFEST.json")["Body"].read()
+    counts = chexpert["manifest"]["counts"]
+    absent = next(c for c in CHEXPERT + ["Unlabeled"] if c not in counts.get("val", {}))
+    code = main(["shards", "--input", chexpert["out"], "--output", out, "--classes", absent,
+                 "--splits", "val", *chexpert["ep"]])
+    err = capsys.readouterr().err
+    assert code == 2 and f"no image matches --classes {absent} and --splits val" in err
+    assert s3.get_object(Bucket=bucket, Key="chexpert-unlabeled/_MANIFEST.json")["Body"].read() == before

@@ -105,3 +105,55 @@ def test_a_misspelled_index_column_is_named_in_one_line(tmp_path, capsys):
                  "--output", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "a column 'Patient ID'; got 'Patient_ID' (misspelled?)" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (BASE + ["--size", "65500"], "argument --size: expected an integer from 16 to 4,096, got '65500'"),
+    (BASE + ["--clahe-grid", "0"], "--clahe-grid: expected an integer from 1 to 64"),
+    (BASE + ["--max-reject-fraction", "nan"], "--max-reject-fraction: expected a number from 0.0 to 1.0"),
+    (BASE + ["--s3-part-mb", "inf"], "--s3-part-mb: expected a number from 5.0 to 5,120.0, got 'inf'"),
+    (["run", *BASE[1:], "--num-shards", "100000"], "--num-shards: expected an integer from 1 to 1,024"),
+    (["run", *BASE[1:], "--shard-mb", "1e-300"], "--shard-mb: expected a number from 0.1"),
+    (["run", *BASE[1:], "--shard-mb", "inf"], "--shard-mb: expected a number"),
+    (["synth", "--out", "x", "--image-size", "-5"], "--image-size: expected an integer from 32 to 8,192"),
+    (["synth", "--out", "x", "--n", "0"], "--n: expected an integer from 1"),
+])
+def test_numeric_flags_have_ranges_checked_at_parse_time(argv, fragment, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2 and fragment in err and len(err.splitlines()) == 1
+
+
+def test_help_states_the_ranges():
+    text = " ".join(subparsers()["run"].format_help().split())
+    assert "output side in pixels (16 to 4096) (default: 299)" in text
+    assert "shards per (split, class) (1 to 1024)" in text
+
+
+def test_shard_count_from_shard_mb_is_bounded():
+    from cxrpipe.shards import ShardOptions, shard_count
+
+    assert shard_count(10_000_000, ShardOptions(shard_mb=0.1)) == 100
+    with pytest.raises(ValueError, match="expected at most 1024 shards per partition, got 10,000"):
+        shard_count(1_000_000_000, ShardOptions(shard_mb=0.1))
+
+
+def test_nothing_to_write_is_an_error_that_keeps_the_old_manifest(tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "_MANIFEST.json").write_text("{}")
+    header = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Sex,View Position\n"
+    index = tmp_path / "index.csv"
+    for command in ("preprocess", "run"):
+        index.write_text(header)
+        argv = [command, "--dataset", "nih", "--index", str(index), "--images", str(tmp_path / "imgs"),
+                "--output", str(out)]
+        assert main(argv) == 2
+        assert "--index lists no images (a header without rows)" in capsys.readouterr().err
+        index.write_text(header + "a.png,Mass,0,1,50,M,AP\nb.png,Mass,0,2,50,M,LL\n")
+        assert main(argv + ["--views", "frontal", "--classes", "Effusion"]) == 2
+        err = capsys.readouterr().err
+        assert "nothing to write: all 2 images of the index are left out (lateral_view 1, not_in_selected_classes 1)" in err
+    assert (out / "_MANIFEST.json").read_text() == "{}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 
 from . import __version__
 from . import flagtypes as ft
 from .errors import JobFailed, UserError
+from .redact import RedactingFilter, redact
 from .index import READERS, TableColumns
 from .index.chexpert import VALID_AS
 from .index.mimic import EXTENSIONS as MIMIC_EXTENSIONS
@@ -219,13 +221,19 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the process exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
     try:
         return args.handler(args) or 0
     except UserError as exc:
-        print(f"cxrpipe {args.command}: error: {exc}", file=sys.stderr)
+        print(redact(f"cxrpipe {args.command}: error: {exc}"), file=sys.stderr)
         return 2
     except JobFailed as exc:
-        print(f"cxrpipe {args.command}: failed: {exc}", file=sys.stderr)
+        print(redact(f"cxrpipe {args.command}: failed: {exc}"), file=sys.stderr)
+        return 1
+    except Exception:  # a bug must surface with its traceback, but never with a secret in it
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
         return 1
 
 

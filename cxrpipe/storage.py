@@ -232,6 +232,8 @@ class _S3:
             code = error_code(exc)
             if code in {"NoSuchKey", "404", "NotFound"}:
                 raise FileNotFoundError(uri) from None
+            if _store_wide(exc):
+                raise _user_facing_error(bucket, exc) from None
             if code in _UNREADABLE_OBJECT:
                 raise UnreadableObject(f"{uri}: {_UNREADABLE_OBJECT[code]} ({code})") from None
             raise storage_error("reading", uri, exc) from None
@@ -291,6 +293,13 @@ class _S3:
             raise _user_facing_error(bucket, exc) from None
 
 
+def _store_wide(exc: Exception) -> bool:
+    """Failures no object-level retry or reject can help: the user's set-up is wrong."""
+    return (type(exc).__name__ in {"NoCredentialsError", "PartialCredentialsError", "EndpointConnectionError",
+                                   "ConnectTimeoutError", "InvalidEndpointError"}
+            or error_code(exc) in {"NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+
+
 def error_code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -308,8 +317,11 @@ def _user_facing_error(bucket: str, exc: Exception) -> UserError:
             "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
             "or run on an instance with a role"
         )
-    if name == "EndpointConnectionError":
+    if name in {"EndpointConnectionError", "ConnectTimeoutError", "InvalidEndpointError"}:
         return UserError(f"cannot reach the S3 endpoint for bucket {bucket!r}: {exc}; check --s3-endpoint")
+    if error_code(exc) == "NoSuchBucket":
+        return UserError(f"bucket {bucket!r} does not exist (cxrpipe never creates buckets): "
+                         f"create it first, e.g. `aws s3 mb s3://{bucket}`")
     code = error_code(exc)
     if code in {"403", "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"}:
         return UserError(f"access to bucket {bucket!r} denied ({code}): check the credentials and the bucket policy")

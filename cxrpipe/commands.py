@@ -9,6 +9,7 @@ from . import labels, splits, storage, summary
 from .errors import UserError
 from .imageops import RenderParams, parse_flips
 from .plan import PlanOptions
+from .spark.lease import hold_output
 
 
 def _user_errors(build):
@@ -111,8 +112,9 @@ def preprocess(args) -> int:
 
     job = preprocess_job(args)
     plan = plan_preprocess(job)
-    spark = spark_session(args.master, app_name="cxrpipe preprocess")
-    result = run_preprocess(spark, job, plan)
+    with hold_output(job.output_uri, "preprocess", job.storage) as lease:
+        spark = spark_session(args.master, app_name="cxrpipe preprocess")
+        result = run_preprocess(spark, job, plan, lease.check)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
                               result.peak_worker_mb))
     return 0
@@ -128,8 +130,9 @@ def run(args) -> int:
     plan = plan_preprocess(job)
     options = ShardOptions(classes=plan.selected, membership=job.plan.membership,
                            num_shards=args.num_shards, shard_mb=args.shard_mb, seed=args.shard_seed)
-    spark = spark_session(args.master, app_name="cxrpipe run")
-    result = run_all(spark, job, plan, options)
+    with hold_output(job.output_uri, "run", job.storage) as lease:
+        spark = spark_session(args.master, app_name="cxrpipe run")
+        result = run_all(spark, job, plan, options, lease.check)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
                               result.peak_worker_mb))
     shards = [f for f in result.manifest["files"] if f["path"].startswith("tfrecords/")]
@@ -164,8 +167,9 @@ def shards(args) -> int:
     source = load_input(ShardsJob(args.input, args.output, storage=config))
     job = ShardsJob(args.input, args.output, shard_options(args, tuple(source["classes"])), config)
     check_selection(source, job.options)
-    spark = spark_session(args.master, app_name="cxrpipe shards")
-    result = run_shards(spark, job, source)
+    with hold_output(job.output_uri, "shards", config) as lease:
+        spark = spark_session(args.master, app_name="cxrpipe shards")
+        result = run_shards(spark, job, source, lease.check)
     print(summary.counts_table(result.manifest))
     print(f"\n{len(result.manifest['files'])} shards, "
           f"{sum(f['bytes'] for f in result.manifest['files']) / 1e6:,.1f} MB in {result.seconds:,.1f} s")

@@ -60,6 +60,10 @@ class RunSummary:
     peak_worker_mb: float = 0.0
 
 
+def _nothing() -> None:
+    return None
+
+
 def _plain(values: dict) -> dict:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
@@ -162,11 +166,15 @@ def _check_work(plan: Plan, index: DatasetIndex) -> None:
     raise UserError(f"nothing to write: all {total:,} images of the index are left out ({why})")
 
 
-def run_preprocess(spark, job: PreprocessJob, plan: Plan) -> RunSummary:
+def run_preprocess(spark, job: PreprocessJob, plan: Plan, before_commit=_nothing) -> RunSummary:
     """Run the planned job and commit it with its manifest.
 
+    Args:
+        before_commit: called just before the manifest is written (the lease check); it
+            raises to stop the commit.
+
     Raises:
-        JobFailed: too many rejects; no manifest is written.
+        JobFailed: too many rejects, or ``before_commit`` refused; no manifest is written.
     """
     started = time.monotonic()
     manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
@@ -175,6 +183,7 @@ def run_preprocess(spark, job: PreprocessJob, plan: Plan) -> RunSummary:
     results = _run_tasks(spark, plan, job, plan.classes)
     built = preprocess_manifest(job, plan, results)
     check_rejects(built, job.max_reject_fraction)
+    before_commit()
     storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
     jpeg_bytes = sum(r.jpeg_bytes for r in results)
     peak = max((r.peak_rss_mb for r in results), default=0.0)

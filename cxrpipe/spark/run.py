@@ -30,11 +30,15 @@ def _task_outputs(task, ctx: JobContext, shard_ctx: ShardContext):
     return result, record_metadata(records), pieces
 
 
-def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> RunSummary:
+def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before_commit=lambda: None) -> RunSummary:
     """Preprocess, check the rejects, shard, then commit one manifest for everything.
 
+    Args:
+        before_commit: called just before the manifest is written (the lease check).
+
     Raises:
-        JobFailed: too many rejects (checked before any shard is written); no manifest.
+        JobFailed: too many rejects (checked before any shard is written), or
+            ``before_commit`` refused; no manifest.
     """
     started = time.monotonic()
     manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
@@ -58,6 +62,7 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions) -> Run
     built["shard_counts"] = shard_counts(entries)
     built["parameters"]["shards"] = {"num_shards": options.num_shards, "shard_mb": options.shard_mb,
                                      "seed": options.seed}
+    before_commit()
     storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
     peak = max((r.peak_rss_mb for r in results), default=0.0)
     return RunSummary(built, time.monotonic() - started, sum(r.jpeg_bytes for r in results), peak)

@@ -84,8 +84,9 @@ def check_selection(source: dict, options: ShardOptions) -> None:
                         + ", ".join(f"{s}/{p}" for s, p in sorted(present)))
 
 
-def run_shards(spark, job: ShardsJob, source: dict) -> ShardsSummary:
-    """Write the shards and their manifest (last)."""
+def run_shards(spark, job: ShardsJob, source: dict, before_commit=lambda: None) -> ShardsSummary:
+    """Write the shards and their manifest (last); ``before_commit`` (the lease check) is
+    called just before the manifest is written and may raise to stop the commit."""
     started = time.monotonic()
     parts = [storage.join(job.input_uri, f["path"]) for f in source["files"] if f["path"].startswith("index/")]
     ctx = ShardContext(job.input_uri, job.output_uri, job.storage, tuple(source["classes"]),
@@ -102,6 +103,7 @@ def run_shards(spark, job: ShardsJob, source: dict) -> ShardsSummary:
         entries, stats = write_shards(spark, [p for _, p in outputs if p], ctx,
                                       merge_metadata(m for m, _ in outputs))
     built = shards_manifest(ctx, _parameters(job, source), entries, stats)
+    before_commit()
     storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
     return ShardsSummary(built, time.monotonic() - started)
 

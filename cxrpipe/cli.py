@@ -195,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", parents=[store], formatter_class=_Formatter,
                        help="re-read a dataset against its manifest; exit 1 on any mismatch")
     p.add_argument("uri", metavar="URI", help="a dataset root (preprocess, shards or run output)")
+    p.add_argument("--strict", action="store_true",
+                   help="files under the root that no manifest lists are an error, not a warning")
     p.set_defaults(handler=commands.verify)
 
     p = sub.add_parser("inspect", parents=[store], formatter_class=_Formatter,

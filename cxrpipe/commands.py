@@ -223,11 +223,21 @@ def add_real_dicom(root: str, config: storage.StorageConfig) -> None:
 def verify(args) -> int:
     from .verify import verify_dataset
 
-    problems = verify_dataset(args.uri, _config(args))
-    for problem in problems:
+    verdict = verify_dataset(args.uri, _config(args))
+    problems = verdict.problems + ([f"{len(verdict.unlisted)} file(s) under the root are listed by no "
+                                    "manifest (--strict)"] if args.strict and verdict.unlisted else [])
+    for problem in verdict.problems:
         print(f"MISMATCH {problem}")
+    for path in verdict.unlisted[:_SHOWN]:
+        print(f"UNLISTED {path}")
+    if verdict.unlisted:
+        print(f"warning: {len(verdict.unlisted):,} file(s) under {args.uri} are listed by no manifest "
+              "(left by an earlier run, or put there by hand); --strict makes them an error")
     print(f"verify {args.uri}: " + ("OK" if not problems else f"{len(problems)} problem(s)"))
     return 1 if problems else 0
+
+
+_SHOWN = 20
 
 
 def inspect(args) -> int:
@@ -258,7 +268,7 @@ def demo(args) -> int:
           flush=True)
     run(demo_run_args(raw, dataset, args.master))
     print()
-    code = verify(_namespace(uri=str(dataset), s3_endpoint=None))
+    code = verify(_namespace(uri=str(dataset), s3_endpoint=None, strict=False))
     from .report import write_report
 
     report = write_report(str(dataset), out / "report", storage.StorageConfig())

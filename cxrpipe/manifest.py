@@ -7,6 +7,7 @@ a byte-identical manifest.
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from . import __version__, labels
@@ -14,6 +15,7 @@ from . import __version__, labels
 MANIFEST_NAME = "_MANIFEST.json"
 FORMAT = "cxrpipe.dataset"
 FORMAT_VERSION = 1
+CHECKSUM = "checksum"  # SHA-256 of the manifest's JSON without this field
 
 
 def class_weights(images: dict[str, int], positives: dict[str, list[int]], classes) -> dict:
@@ -71,15 +73,23 @@ def nested_counts(flat: dict[tuple[str, str, str], int]) -> dict:
     return nested
 
 
+def _canonical(manifest: dict) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != CHECKSUM}
+    return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+
+
 def dumps(manifest: dict) -> bytes:
-    return (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    """The manifest's JSON, with a SHA-256 of the rest of it, so an edit after the commit shows."""
+    return (json.dumps({**manifest, CHECKSUM: hashlib.sha256(_canonical(manifest)).hexdigest()},
+                       indent=2, sort_keys=True) + "\n").encode()
 
 
 def loads(data: bytes) -> dict:
-    """Parse and check a manifest.
+    """Parse and check a manifest (its checksum is checked and dropped from the result).
 
     Raises:
-        ValueError: not a cxrpipe manifest, or a format version this code does not read.
+        ValueError: not a cxrpipe manifest, a format version this code does not read, or a
+            checksum that does not match (edited after the commit).
     """
     try:
         manifest = json.loads(data)
@@ -89,4 +99,8 @@ def loads(data: bytes) -> dict:
         raise ValueError(f"{MANIFEST_NAME}: expected format {FORMAT!r}, got {manifest.get('format') if isinstance(manifest, dict) else type(manifest).__name__!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{MANIFEST_NAME}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; upgrade cxrpipe")
+    checksum = manifest.pop(CHECKSUM, None)
+    if checksum is not None and checksum != hashlib.sha256(_canonical(manifest)).hexdigest():
+        raise ValueError(f"{MANIFEST_NAME}: its checksum does not match its content: it was edited after "
+                         "the job committed it; rerun the job to rebuild it")
     return manifest

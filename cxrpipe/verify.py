@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from . import features, manifest, storage, tables
+from .lease import LEASE_NAME
 from .tfrecord import CorruptRecord, decode_example, iter_records
 
 READ_THREADS = 8
@@ -21,22 +23,44 @@ def load_manifest(root: str, config: storage.StorageConfig) -> dict:
     return manifest.loads(storage.read_bytes(storage.join(root, manifest.MANIFEST_NAME), config))
 
 
-def verify_dataset(root: str, config: storage.StorageConfig) -> list[str]:
-    """Every problem found in the dataset at ``root``; an empty list means it is whole.
+@dataclass
+class Verdict:
+    """What ``verify`` found: problems (exit 1) and files no manifest lists (a warning)."""
 
-    Checks each file the manifest lists (size, SHA-256), each JPEG the index lists (size,
-    SHA-256), the index's counts against the manifest's, the rejects' total, and in each
-    TFRecord shard every record's CRCs, the record count, and every Example against the spec.
+    problems: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+
+
+def verify_dataset(root: str, config: storage.StorageConfig) -> Verdict:
+    """Every problem found in the dataset at ``root``; no problem means it is whole.
+
+    Checks the manifest's own checksum, each file it lists (size, SHA-256), each JPEG the index
+    lists (size, SHA-256), the index's counts against the manifest's, the rejects' total, the
+    manifest's inputs, images, positives and class weights against the rows or records, and in
+    each TFRecord shard every record's CRCs, the record count, and every Example against the
+    spec. Files under the root that nothing lists are reported apart.
     """
+    verdict = Verdict(problems=_problems(root, config))
+    if not verdict.problems or not verdict.problems[0].startswith(_NOT_A_DATASET):
+        verdict.unlisted = _unlisted(root, config)
+    return verdict
+
+
+_NOT_A_DATASET = "no manifest:"
+
+
+def _problems(root: str, config: storage.StorageConfig) -> list[str]:
     try:
         built = load_manifest(root, config)
     except FileNotFoundError:
-        return [f"no {manifest.MANIFEST_NAME} under {root}: the job did not finish (or this is not a dataset root)"]
+        return [f"{_NOT_A_DATASET} no {manifest.MANIFEST_NAME} under {root}: the job did not finish "
+                "(or this is not a dataset root)"]
     except ValueError as exc:
         return [str(exc)]
     problems: list[str] = []
     parts = {"index": [], "rejects": []}
     shard_counts: Counter = Counter()
+    shard_images: dict = {}
     entries = {f["path"]: f for f in built["files"]}
     for path, data in _read_all(root, sorted(entries), config):
         problems.extend(_check_file(path, data, entries))
@@ -46,18 +70,25 @@ def verify_dataset(root: str, config: storage.StorageConfig) -> list[str]:
         if top in parts:
             parts[top].extend(tables.from_parquet(data))
         elif top == "tfrecords":
-            problems.extend(_check_shard(path, data, entries[path], len(built["classes"]), shard_counts))
+            problems.extend(_check_shard(path, data, entries[path], len(built["classes"]), shard_counts,
+                                         shard_images))
     if built["kind"] in ("preprocess", "run"):
         problems.extend(_check_index_rows(root, parts["index"], config))
         problems.extend(_check_counts(built, parts["index"], parts["rejects"]))
+        images = {(r["split"], r["image_id"]): r["multi_hot"] for r in parts["index"]}
+        problems.extend(_check_numbers(built, images, len(parts["rejects"])))
+    else:
+        problems.extend(_check_numbers(built, shard_images, 0))
     expected_shards = built.get("shard_counts", built["counts"] if built["kind"] == "shards" else None)
     if expected_shards is not None and manifest.nested_counts(shard_counts) != expected_shards:
         problems.append("TFRecord counts per split x class x augmentation differ from the manifest's")
     return problems
 
 
-def _check_shard(path: str, data: bytes, entry: dict, num_classes: int, counts: Counter) -> list[str]:
-    """CRCs, record count and spec of one shard; adds its records to ``counts``."""
+def _check_shard(path: str, data: bytes, entry: dict, num_classes: int, counts: Counter,
+                 images: dict) -> list[str]:
+    """CRCs, record count and spec of one shard; adds its records to ``counts`` and the labels
+    of the images it holds primary to ``images`` ((split, id) -> multi-hot)."""
     n = 0
     try:
         for n, record in enumerate(iter_records(data), start=1):
@@ -67,6 +98,8 @@ def _check_shard(path: str, data: bytes, entry: dict, num_classes: int, counts: 
                 return [f"{path}: record {n}: {'; '.join(problems)}"]
             key = tuple(parsed[k][0].decode() for k in (features.SPLIT, features.PARTITION, features.AUGMENTATION))
             counts[key] += 1
+            if parsed[features.PRIMARY][0] == 1 and key[2] == "none":
+                images[(key[0], parsed[features.ID][0].decode())] = list(parsed[features.CLASS_MULTI_HOT])
     except (CorruptRecord, ValueError) as exc:
         return [f"{path}: {exc}"]
     if n != entry["records"]:
@@ -116,3 +149,42 @@ def _check_counts(built: dict, index_rows: list[dict], reject_rows: list[dict]) 
     if len(reject_rows) != built["rejects"]["total"]:
         problems.append(f"rejects table has {len(reject_rows)} rows, manifest says {built['rejects']['total']}")
     return problems
+
+
+def _check_numbers(built: dict, images: dict, rejects: int) -> list[str]:
+    """The manifest's inputs, images per split, positives and class weights, recomputed from
+    the images found ((split, id) -> multi-hot): they feed the trainer's loss."""
+    per_split: Counter = Counter(split for split, _ in images)
+    positives: dict = {}
+    for (split, _), hot in images.items():
+        positives[split] = [a + b for a, b in zip(positives.get(split, [0] * len(hot)), hot)]
+    problems = []
+    if built["kind"] != "shards" and built["inputs"] != len({i for _, i in images}) + rejects:
+        problems.append(f"manifest says {built['inputs']} inputs; the index and rejects hold "
+                        f"{len({i for _, i in images}) + rejects}")
+    if built["images"] != dict(per_split):
+        problems.append(f"manifest's images per split {built['images']} differ from those found {dict(per_split)}")
+    if built["positives"] != positives:
+        problems.append("manifest's positives per split and class differ from the labels found")
+    if built["class_weights"] != manifest.class_weights(dict(per_split), positives, built["classes"]):
+        problems.append("manifest's class weights differ from N/N_l of the images found")
+    return problems
+
+
+# Written by a running job, never listed: a leftover of a killed one is not a stale dataset file.
+_TRANSIENT = (manifest.MANIFEST_NAME, LEASE_NAME, "_pieces/")
+
+
+def _unlisted(root: str, config) -> list[str]:
+    """Files under the root that neither the manifest nor its index parts list (left by an
+    earlier run with other parameters, or put there by hand)."""
+    try:
+        built = load_manifest(root, config)
+    except (FileNotFoundError, ValueError):
+        return []
+    listed = {f["path"] for f in built["files"]}
+    for f in built["files"]:
+        if f["path"].startswith("index/"):
+            listed.update(r["path"] for r in tables.from_parquet(storage.read_bytes(storage.join(root, f["path"]), config)))
+    return [key for key in storage.list_keys(root, config)
+            if key not in listed and not key.startswith(_TRANSIENT)]

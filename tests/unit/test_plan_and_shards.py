@@ -105,3 +105,13 @@ def test_manifest_round_trip_and_refusal_of_foreign_json():
     assert [f["path"] for f in built["files"]] == ["a", "b"]
     with pytest.raises(ValueError, match="format"):
         manifest.loads(b'{"hello": 1}')
+
+
+def test_an_edited_manifest_fails_its_checksum():
+    built = manifest.build_manifest(kind="preprocess", dataset="nih", classes=CLASSES, parameters={},
+                                    inputs=4, counts={}, images={"train": 4}, positives={"train": [1, 0, 0]},
+                                    rejects={}, excluded={}, files=[])
+    data = manifest.dumps(built)
+    assert b'"checksum": "' in data
+    with pytest.raises(ValueError, match="edited after the job committed it"):
+        manifest.loads(data.replace(b'"inputs": 4', b'"inputs": 40'))

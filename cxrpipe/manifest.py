@@ -15,6 +15,8 @@ from . import __version__, labels
 MANIFEST_NAME = "_MANIFEST.json"
 FORMAT = "cxrpipe.dataset"
 FORMAT_VERSION = 1
+REQUIRED = ("kind", "dataset", "classes", "parameters", "inputs", "counts", "images", "positives",
+            "class_weights", "rejects", "excluded", "files")
 CHECKSUM = "checksum"  # SHA-256 of the manifest's JSON without this field
 
 
@@ -99,6 +101,10 @@ def loads(data: bytes) -> dict:
         raise ValueError(f"{MANIFEST_NAME}: expected format {FORMAT!r}, got {manifest.get('format') if isinstance(manifest, dict) else type(manifest).__name__!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{MANIFEST_NAME}: format_version {manifest.get('format_version')} is not {FORMAT_VERSION}; upgrade cxrpipe")
+    missing = [key for key in REQUIRED if key not in manifest]
+    if missing:
+        raise ValueError(f"{MANIFEST_NAME}: expected the fields {', '.join(REQUIRED)}; missing "
+                         f"{', '.join(missing)}: not written by cxrpipe, or damaged")
     checksum = manifest.pop(CHECKSUM, None)
     if checksum is not None and checksum != hashlib.sha256(_canonical(manifest)).hexdigest():
         raise ValueError(f"{MANIFEST_NAME}: its checksum does not match its content: it was edited after "

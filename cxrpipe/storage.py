@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import threading
+from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,11 @@ class StorageConfig:
     part_bytes: int = PART_BYTES
 
     def __post_init__(self):
+        if self.endpoint_url is not None:
+            parts = urlsplit(self.endpoint_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"--s3-endpoint (or AWS_ENDPOINT_URL): expected http(s)://HOST[:PORT], "
+                                 f"got {self.endpoint_url!r}")
         if self.part_bytes < MIN_PART_BYTES:
             raise ValueError(f"part size must be at least 5 MiB (S3's minimum), got {self.part_bytes} bytes")
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import features, manifest, storage, tables
+from .errors import UnreadableObject
 from .lease import LEASE_NAME
 from .tfrecord import CorruptRecord, decode_example, iter_records
 
@@ -20,7 +21,12 @@ def load_manifest(root: str, config: storage.StorageConfig) -> dict:
         FileNotFoundError: no manifest (the job never finished, or not a dataset root).
         ValueError: not a readable cxrpipe manifest.
     """
-    return manifest.loads(storage.read_bytes(storage.join(root, manifest.MANIFEST_NAME), config))
+    uri = storage.join(root, manifest.MANIFEST_NAME)
+    try:
+        data = storage.read_bytes(uri, config)
+    except UnreadableObject as exc:  # e.g. the root is a file, not a folder
+        raise FileNotFoundError(str(exc)) from None
+    return manifest.loads(data)
 
 
 @dataclass

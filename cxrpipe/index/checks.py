@@ -174,13 +174,20 @@ def index_text(data: bytes, what: str) -> str:
 def csv_rows(text: str):
     """Split CSV text into (line number, fields) pairs, skipping blank lines.
 
-    Quoted fields, CRLF line ends and a leading byte-order mark (spreadsheet exports add one)
-    are read as the CSV standard says.
+    Quoted fields, CRLF or CR line ends and a leading byte-order mark (spreadsheet exports
+    add one) are read as the CSV standard says.
+
+    Raises:
+        ValueError: the text is not CSV (a field over 131,072 characters, a NUL byte).
     """
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
-    for fields in reader:
-        if any(field.strip() for field in fields):
-            yield reader.line_num, fields
+    try:
+        for fields in reader:
+            if any(field.strip() for field in fields):
+                yield reader.line_num, fields
+    except csv.Error as exc:
+        raise ValueError(f"index line {reader.line_num}: expected CSV fields, got {exc} "
+                         "(is this the index file?)") from None
 
 
 def header_of(rows) -> list[str]:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import manifest, storage, tables
 from ..decode import decode_gray8
-from ..errors import ImageRejected, UserError
+from ..errors import ImageRejected, UnreadableObject, UserError
 from . import page, pixels
 from .model import ReportData, ShownSample
 from .sampling import Cooccurrence, RejectSummary, SamplePicker
@@ -45,6 +45,8 @@ def write_report(uri: str, out_dir, config: storage.StorageConfig, seed: int = 0
     Raises:
         UserError: no finished dataset at ``uri``, or one without an index (a shards output).
     """
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserError(f"--out {out_dir} is a file: name a folder for the report")
     data = gather(uri, config, seed=seed, per_class=per_class, read=read)
     path = Path(out_dir) / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +85,7 @@ def load_manifest(uri: str, read) -> dict:
     """
     try:
         built = manifest.loads(read(storage.join(uri, manifest.MANIFEST_NAME)))
-    except FileNotFoundError:
+    except (FileNotFoundError, UnreadableObject):
         raise UserError(f"no {manifest.MANIFEST_NAME} under {uri}: not a finished cxrpipe dataset") from None
     except ValueError as exc:
         raise UserError(str(exc)) from None

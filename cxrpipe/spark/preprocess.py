@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .. import manifest, storage
-from ..errors import JobFailed, UserError
+from ..errors import JobFailed, UnreadableObject, UserError
 from ..imageops import RenderParams
 from ..index import READERS, DatasetIndex, index_text
 from ..plan import Plan, PlanOptions, build_plan
@@ -106,6 +106,8 @@ def _read_text(uri: str, config, flag: str) -> str:
         data = storage.read_bytes(uri, config)
     except FileNotFoundError:
         raise UserError(f"{flag} {uri} not found") from None
+    except UnreadableObject as exc:
+        raise UserError(f"{flag}: cannot read {exc}; name the index file itself") from None
     try:
         return index_text(data, f"{flag} {uri}")
     except ValueError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ..errors import UserError
+
 
 def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: dict | None = None):
     """The active session, or a new one.
@@ -45,6 +47,12 @@ def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: di
     spark_conf.setIfMissing("spark.python.daemon.module", "cxrpipe.spark.daemon")
     for key, value in (conf or {}).items():
         spark_conf.set(key, str(value))
-    session = SparkSession.builder.config(conf=spark_conf).getOrCreate()
+    try:
+        session = SparkSession.builder.config(conf=spark_conf).getOrCreate()
+    except Exception as exc:  # Py4JJavaError, raised from the JVM with its own message
+        if "Could not parse Master URL" in str(exc):
+            raise UserError(f"--master {spark_conf.get('spark.master')}: Spark cannot use this master URL; "
+                            "expected local[N], spark://HOST:PORT, yarn or k8s://...") from None
+        raise
     session.sparkContext.setLogLevel("WARN")
     return session

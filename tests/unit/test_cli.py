@@ -157,3 +157,52 @@ def test_nothing_to_write_is_an_error_that_keeps_the_old_manifest(tmp_path, caps
         err = capsys.readouterr().err
         assert "nothing to write: all 2 images of the index are left out (lateral_view 1, not_in_selected_classes 1)" in err
     assert (out / "_MANIFEST.json").read_text() == "{}"
+
+
+NIH7 = "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Sex,View Position"
+
+
+@pytest.mark.parametrize("setup, argv, fragment", [
+    (lambda d: (d / "i.csv").write_text(NIH7 + "\na.png," + "x" * 140_000 + ",0,1,5,M,PA\n"),
+     ["preprocess", "--dataset", "nih", "--index", "{d}/i.csv", "--images", "{d}/imgs", "--output", "{d}/o"],
+     "index line 2: expected CSV fields, got field larger than field limit"),
+    (lambda d: (d / "folder").mkdir(),
+     ["preprocess", "--dataset", "nih", "--index", "{d}/folder", "--images", "{d}/imgs", "--output", "{d}/o"],
+     "--index: cannot read"),
+    (lambda d: (d / "afile").write_text("x"), ["inspect", "{d}/afile"], "not a finished cxrpipe dataset"),
+    (lambda d: (d / "afile").write_text("x"), ["report", "{d}/afile", "--out", "{d}/r"], "not a finished cxrpipe dataset"),
+    (lambda d: (d / "afile").write_text("x"), ["report", "{d}", "--out", "{d}/afile"], "--out {d}/afile is a file"),
+    (lambda d: (d / "_MANIFEST.json").write_text('{"format": "cxrpipe.dataset", "format_version": 1, "kind": "run"}'),
+     ["inspect", "{d}"], "missing dataset, classes"),
+    (lambda d: None, ["inspect", "s3://b/x", "--s3-endpoint", "localhost:9000"],
+     "--s3-endpoint (or AWS_ENDPOINT_URL): expected http(s)://HOST[:PORT], got 'localhost:9000'"),
+])
+def test_user_mistakes_are_one_line_exit_2(setup, argv, fragment, tmp_path, capsys):
+    (tmp_path / "imgs").mkdir()
+    setup(tmp_path)
+    code = main([a.replace("{d}", str(tmp_path)) for a in argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and fragment.replace("{d}", str(tmp_path)) in err and "\n" not in err
+
+
+def test_an_index_with_cr_line_ends_is_read(tmp_path):
+    from cxrpipe.index import read_nih
+
+    index = read_nih((NIH7 + "\ra.png,Mass,0,00000007,5,M,PA\rb.png,No Finding,0,8,5,F,AP\r"))
+    assert [(r.image_id, r.patient_id) for r in index.records] == [("a.png", "7"), ("b.png", "8")]
+
+
+def test_a_master_spark_cannot_parse_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "i.csv").write_text(NIH7 + "\na.png,Mass,0,1,5,M,PA\n")
+    (tmp_path / "imgs").mkdir()
+    done = subprocess.run([sys.executable, "-m", "cxrpipe.cli", "preprocess", "--dataset", "nih", "--index",
+                           str(tmp_path / "i.csv"), "--images", str(tmp_path / "imgs"), "--output",
+                           str(tmp_path / "o"), "--master", "bogus://x"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == ("cxrpipe preprocess: error: --master bogus://x: Spark cannot use "
+                                                    "this master URL; expected local[N], spark://HOST:PORT, yarn or k8s://...")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "o" / "_LEASE.json").exists()

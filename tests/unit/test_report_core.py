@@ -206,7 +206,11 @@ def test_manifest_problems_are_user_errors():
 
     with pytest.raises(UserError, match="no _MANIFEST.json under /x"):
         build.load_manifest("/x", read_from({}))
-    shards = b'{"format": "cxrpipe.dataset", "format_version": 1, "kind": "shards", "parameters": {"input": "s3://b/pre"}}'
+    from cxrpipe import manifest
+
+    shards = manifest.dumps(manifest.build_manifest(
+        kind="shards", dataset="nih", classes=["A"], parameters={"input": "s3://b/pre"}, inputs=0, counts={},
+        images={}, positives={}, rejects={}, excluded={}, files=[]))
     with pytest.raises(UserError, match="cxrpipe report s3://b/pre"):
         build.load_manifest("/x", read_from({"/x/_MANIFEST.json": shards}))
     with pytest.raises(UserError, match="format"):

@@ -23,6 +23,9 @@ _JPEG_SOI = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
 _DICOM_MAGIC = b"DICM"
 _DICOM_MAGIC_OFFSET = 128  # after the 128-byte preamble (PS3.10 section 7.1)
+# DICOM written without the preamble (older modalities, some PACS exports) starts with a
+# little-endian tag of group 0002 (file meta) or 0008 (identification): read with force.
+_DICOM_BARE_STARTS = (b"\x02\x00", b"\x08\x00")
 
 # Start-of-frame markers. C4 (DHT), C8 (reserved JPG) and CC (DAC) share the range but
 # carry no frame size.
@@ -134,7 +137,7 @@ def _sniff(data: bytes) -> str:
         return "png"
     if data.startswith(_JPEG_SOI):
         return "jpeg"
-    if data[_DICOM_MAGIC_OFFSET:_DICOM_MAGIC_OFFSET + 4] == _DICOM_MAGIC:
+    if data[_DICOM_MAGIC_OFFSET:_DICOM_MAGIC_OFFSET + 4] == _DICOM_MAGIC or data[:2] in _DICOM_BARE_STARTS:
         return "dicom"
     raise ImageRejected("not_an_image", f"unknown magic bytes {data[:8].hex()}")
 
@@ -344,12 +347,31 @@ def _read_dicom(data: bytes, stop_before_pixels: bool):
     from pydicom import dcmread
     from pydicom.errors import BytesLengthException, InvalidDicomError
 
+    bare = data[_DICOM_MAGIC_OFFSET:_DICOM_MAGIC_OFFSET + 4] != _DICOM_MAGIC
     try:
-        return dcmread(BytesIO(data), stop_before_pixels=stop_before_pixels)
+        ds = dcmread(BytesIO(data), stop_before_pixels=stop_before_pixels, force=bare)
     except EOFError as err:
         raise ImageRejected("truncated", f"DICOM ends inside an element: {err}") from err
     except (InvalidDicomError, BytesLengthException, *_PYDICOM_ERRORS) as err:
         raise ImageRejected("undecodable", f"pydicom could not parse the file: {err}") from err
+    if bare:
+        _default_transfer_syntax(ds)
+    return ds
+
+
+def _default_transfer_syntax(ds) -> None:
+    """A bare dataset (no file meta) is stored as pydicom read it: set that transfer syntax."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and "TransferSyntaxUID" in meta:
+        return
+    implicit, little = getattr(ds, "original_encoding", (True, True))
+    if meta is None:
+        ds.file_meta = meta = FileMetaDataset()
+    meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
 
 
 def _decode_dicom(data: bytes) -> np.ndarray:

@@ -45,6 +45,7 @@ REASONS = frozenset({
     "undecodable",        # the decoder refused it
     "too_many_pixels",    # header declares more than --max-pixels (decompression bomb)
     "unsupported_mode",   # a pixel layout we cannot convert to 8-bit gray
+    "extreme_aspect",     # sides more than 5:1 apart: the square output would be a smear
     "dicom_no_pixels",    # DICOM without pixel data
     "duplicate_id",       # the index names the same image id twice
     "path_escape",        # the index path leaves the images root (../, absolute)

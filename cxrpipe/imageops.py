@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from cxrpipe.decode import decode_gray8, decode_with_header, probe
+from cxrpipe.errors import ImageRejected
 from cxrpipe.layout import AUGMENTATIONS
 
 __all__ = [
@@ -32,6 +33,8 @@ FLIPS: "MappingProxyType[str, Callable[[np.ndarray], np.ndarray]]" = MappingProx
 
 _FLIP_TOKENS = {"h": "hflip", "v": "vflip", "hv": "hvflip"}
 
+# Chest films are near 1:1.3; past 5:1 the square output would be a smear, not a radiograph.
+MAX_ASPECT = 5
 # libjpeg's JPEG_MAX_DIMENSION: a larger square could not be encoded.
 _MAX_SIZE = 65500
 # The CLAHE lookup tables hold grid² × 256 entries; this keeps them in the megabytes.
@@ -246,11 +249,14 @@ def render(data: bytes, params: RenderParams) -> Rendered:
         The source's format and size and every version's JPEG bytes.
 
     Raises:
-        ImageRejected: the input cannot be used (see ``decode_gray8``); nothing partial is
-            returned.
+        ImageRejected: the input cannot be used (see ``decode_gray8``), or its sides are more
+            than ``MAX_ASPECT``:1 apart (``extreme_aspect``); nothing partial is returned.
     """
     reduce_to = params.size if params.reduced_decode else None
     fmt, width, height, gray = decode_with_header(data, params.max_pixels, reduce_to)
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageRejected("extreme_aspect", f"{width}x{height}: sides more than {MAX_ASPECT}:1 apart "
+                            f"would be stretched into a {params.size}x{params.size} square")
     base = _PIPELINES[params.clahe_at](gray, params)
     images = (("none", base),) + tuple((name, FLIPS[name](base)) for name in params.flips)
     versions = tuple((name, encode_jpeg(img, params.jpeg_quality)) for name, img in images)

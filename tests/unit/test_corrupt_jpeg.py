@@ -78,3 +78,44 @@ def test_gray_and_color_pixels_equal_opencvs():
         if ref.ndim == 3:
             ref = cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY)
         assert np.array_equal(decode_gray8(data, LIMIT), ref)
+
+
+# --- DICOM without its 128-byte preamble ------------------------------------------------------
+
+def test_dicom_without_preamble_decodes_like_the_file_with_it():
+    from io import BytesIO
+    from pathlib import Path
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset
+
+    data = Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes()
+    want = decode_gray8(data, LIMIT)
+    no_preamble = data[132:]                      # file meta kept, preamble and DICM gone
+    assert np.array_equal(decode_gray8(no_preamble, LIMIT), want)
+    ds = pydicom.dcmread(BytesIO(data))
+    bare = DicomBytesIO()
+    bare.is_little_endian, bare.is_implicit_VR = True, True   # a bare dataset, no meta, no preamble
+    write_dataset(bare, ds)
+    assert bare.getvalue()[:2] == b"\x08\x00"
+    assert np.array_equal(decode_gray8(bare.getvalue(), LIMIT), want)
+
+
+def test_bytes_that_only_start_like_dicom_are_rejected_not_crashing():
+    assert reason(b"\x08\x00" + b"\x00" * 10) in ("undecodable", "truncated", "dicom_no_pixels")
+
+
+@pytest.mark.parametrize("shape, rejected", [((1, 2000), True), ((100, 501), True), ((100, 500), False),
+                                             ((2828, 2320), False)])
+def test_images_far_from_square_are_rejected_not_smeared(shape, rejected):
+    from cxrpipe.imageops import RenderParams, render
+
+    data = cv2.imencode(".png", np.full(shape, 128, np.uint8))[1].tobytes()
+    if rejected:
+        with pytest.raises(ImageRejected) as info:
+            render(data, RenderParams(flips=()))
+        assert info.value.reason == "extreme_aspect" and f"{shape[1]}x{shape[0]}" in info.value.detail
+    else:
+        assert len(render(data, RenderParams(flips=())).versions) == 1

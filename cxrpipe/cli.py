@@ -43,6 +43,9 @@ def _storage_options() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--s3-endpoint", default=None, metavar="URL",
                         help="an S3-compatible endpoint (default: AWS_ENDPOINT_URL, else AWS)")
+    parser.add_argument("--s3-region", default=None, metavar="REGION",
+                        help="the buckets' AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the "
+                             "profile, else the EC2 instance's own)")
     parser.add_argument("--s3-part-mb", type=ft.PART_MB, default=16.0,
                         help=f"multipart part size for streamed shards, MiB {ft.PART_MB}")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],

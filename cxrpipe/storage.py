@@ -12,7 +12,9 @@ import hashlib
 import logging
 import os
 import shutil
+import random
 import threading
+import time
 from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,13 +37,21 @@ class StorageConfig:
     Attributes:
         endpoint_url: an S3-compatible endpoint (``--s3-endpoint`` or ``AWS_ENDPOINT_URL``);
             None means AWS itself.
-        max_attempts: botocore's standard retry mode attempts (throttling, 5xx, connection errors).
+        region: the buckets' region (``--s3-region``); None: each process resolves it as
+            ``client_region`` says (environment, profile, then the EC2 instance's own).
+        max_attempts: botocore's retries per call after the first attempt (throttling, 5xx,
+            connection errors), in its
+            ``adaptive`` mode, which also slows this process's request rate while S3 throttles.
+        throttle_seconds: how long one call may keep waiting out throttling (503 SlowDown)
+            after botocore gave up or its retry quota ran dry (``patiently``).
         connect_timeout, read_timeout: seconds.
         part_bytes: the multipart upload part size of streamed objects (shards).
     """
 
     endpoint_url: str | None = None
+    region: str | None = None
     max_attempts: int = 8
+    throttle_seconds: float = 900.0
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     part_bytes: int = PART_BYTES
@@ -56,12 +66,13 @@ class StorageConfig:
             raise ValueError(f"part size must be at least 5 MiB (S3's minimum), got {self.part_bytes} bytes")
 
     @classmethod
-    def from_env(cls, endpoint_url: str | None = None, part_mb: float | None = None) -> "StorageConfig":
-        """The flag wins over ``AWS_ENDPOINT_URL``; empty strings count as unset."""
+    def from_env(cls, endpoint_url: str | None = None, part_mb: float | None = None,
+                 region: str | None = None) -> "StorageConfig":
+        """The flags win over ``AWS_ENDPOINT_URL`` and the region's usual sources; empty
+        strings count as unset."""
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-        if part_mb is None:
-            return cls(endpoint_url=endpoint)
-        return cls(endpoint_url=endpoint, part_bytes=int(part_mb * 1024 * 1024))
+        options = {"part_bytes": int(part_mb * 1024 * 1024)} if part_mb is not None else {}
+        return cls(endpoint_url=endpoint, region=region or None, **options)
 
 
 def is_s3(uri: str) -> bool:
@@ -195,7 +206,9 @@ def _new_s3_client(config: StorageConfig):
     from botocore.config import Config
 
     options = dict(
-        retries={"mode": "standard", "max_attempts": config.max_attempts},
+        # adaptive: standard retries plus a client-side rate limiter that backs off when S3
+        # throttles, so the executors of a job slow down together while S3 repartitions.
+        retries={"mode": "adaptive", "max_attempts": config.max_attempts},
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         max_pool_connections=32,
@@ -208,7 +221,55 @@ def _new_s3_client(config: StorageConfig):
             response_checksum_validation="when_required",
         )
     session = boto3.session.Session()
-    return session.client("s3", endpoint_url=config.endpoint_url, config=Config(**options))
+    return session.client("s3", endpoint_url=config.endpoint_url, region_name=client_region(config, session),
+                          config=Config(**options))
+
+
+def client_region(config: StorageConfig, session) -> str | None:
+    """The region a client talks to: ``--s3-region``, else the environment or profile
+    (``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``~/.aws/config``), else, against AWS itself, the
+    EC2 instance's own region from its metadata service (EMR nodes set none of the others):
+    without one, boto3 would use the global endpoint, which a private subnet with only an S3
+    gateway endpoint cannot reach."""
+    region = config.region or os.environ.get("AWS_REGION") or session.region_name
+    if region or config.endpoint_url:
+        return region
+    from botocore.utils import InstanceMetadataRegionFetcher
+
+    service = os.environ.get("AWS_EC2_METADATA_SERVICE_ENDPOINT")  # botocore's own override
+    try:
+        return InstanceMetadataRegionFetcher(timeout=1, num_attempts=1,
+                                             **({"base_url": service} if service else {})).retrieve_region()
+    except Exception as exc:  # off EC2 there is no metadata service: boto3's default it is
+        log.debug("no region from the instance metadata service: %s", exc)
+        return None
+
+
+# S3 and S3-compatible servers say "slow down" with these codes.
+_THROTTLING = frozenset({"SlowDown", "503", "ServiceUnavailable", "Throttling", "ThrottlingException",
+                         "RequestLimitExceeded", "TooManyRequestsException", "RequestThrottled"})
+_MAX_BACKOFF_SECONDS = 30.0
+
+
+def patiently(call, config: StorageConfig):
+    """``call()``, waiting out throttling that outlasts botocore's own retries.
+
+    botocore's retry quota (500 tokens per client, 5 per throttled retry, 1 back per success)
+    empties within seconds of sustained 503 SlowDown, after which it stops retrying at once.
+    S3 answers SlowDown while it repartitions a busy prefix (minutes), so throttling is waited
+    out here with full-jitter exponential backoff, up to ``config.throttle_seconds`` per call.
+    Other errors are raised at once.
+    """
+    deadline = time.monotonic() + config.throttle_seconds
+    delay = 1.0
+    while True:
+        try:
+            return call()
+        except Exception as exc:  # botocore raises per-service classes; only throttling is waited out
+            if error_code(exc) not in _THROTTLING or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(random.uniform(0.0, delay))
+        delay = min(2 * delay, _MAX_BACKOFF_SECONDS)
 
 
 # Errors about one object, not the store: a rerun cannot fix them, so they are rejects.
@@ -233,7 +294,8 @@ class _S3:
     def get(uri: str, config: StorageConfig, **options) -> bytes:
         bucket, key = split_s3(uri)
         try:
-            return s3_client(config).get_object(Bucket=bucket, Key=key, **options)["Body"].read()
+            return patiently(lambda: s3_client(config).get_object(Bucket=bucket, Key=key, **options)["Body"].read(),
+                             config)
         except Exception as exc:  # botocore raises per-service classes; map the one we act on
             code = error_code(exc)
             if code in {"NoSuchKey", "404", "NotFound"}:
@@ -248,7 +310,8 @@ class _S3:
     def write(uri: str, data: bytes, config: StorageConfig) -> None:
         bucket, key = split_s3(uri)
         try:
-            s3_client(config).put_object(Bucket=bucket, Key=key, Body=data, ContentMD5=content_md5(data))
+            patiently(lambda: s3_client(config).put_object(Bucket=bucket, Key=key, Body=data,
+                                                           ContentMD5=content_md5(data)), config)
         except Exception as exc:
             raise storage_error("writing", uri, exc) from None
 

@@ -55,9 +55,9 @@ class StreamWriter:
             if self._buffer:
                 self._upload_part()
             bucket, key = storage.split_s3(self.uri)
-            storage.s3_client(self._config).complete_multipart_upload(
+            storage.patiently(lambda: storage.s3_client(self._config).complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts})
+                MultipartUpload={"Parts": self._parts}), self._config)
         self._buffer = bytearray()
 
     def abort(self) -> None:
@@ -89,12 +89,14 @@ class StreamWriter:
         bucket, key = storage.split_s3(self.uri)
         client = storage.s3_client(self._config)
         if self._upload_id is None:
-            self._upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+            self._upload_id = storage.patiently(
+                lambda: client.create_multipart_upload(Bucket=bucket, Key=key), self._config)["UploadId"]
         number = len(self._parts) + 1
         part = bytes(self._buffer)
         try:
-            etag = client.upload_part(Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number,
-                                      Body=part, ContentMD5=storage.content_md5(part))["ETag"]
+            etag = storage.patiently(lambda: client.upload_part(
+                Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number, Body=part,
+                ContentMD5=storage.content_md5(part)), self._config)["ETag"]
         except Exception as exc:
             raise storage.storage_error(f"uploading part {number} of", self.uri, exc) from None
         self._parts.append({"PartNumber": number, "ETag": etag})

@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.client
+import random
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -32,6 +34,10 @@ class Rule:
         status: an HTTP status to answer with, or 0 to drop the connection without an answer.
         times: how many matching requests fail; later ones pass.
         per_path: count ``times`` separately for every path (e.g. every image fails twice).
+        share: fail each matching request with this probability (a seeded draw, so a run
+            repeats), rather than each one.
+        for_seconds: stop failing this long after the first matching request (a window of
+            sustained throttling); None: no time limit.
     """
 
     method: str
@@ -39,13 +45,20 @@ class Rule:
     status: int
     times: int
     per_path: bool = False
+    share: float = 1.0
+    for_seconds: float | None = None
     fired: dict = field(default_factory=dict)
+    started: float | None = None
+    draws: random.Random = field(default_factory=lambda: random.Random(0))
 
     def fires(self, method: str, path: str) -> bool:
         if method != self.method or not re.search(self.path_pattern, path):
             return False
+        self.started = self.started or time.monotonic()
+        if self.for_seconds is not None and time.monotonic() - self.started > self.for_seconds:
+            return False
         key = path if self.per_path else "*"
-        if self.fired.get(key, 0) >= self.times:
+        if self.draws.random() >= self.share or self.fired.get(key, 0) >= self.times:
             return False
         self.fired[key] = self.fired.get(key, 0) + 1
         return True

@@ -6,6 +6,7 @@ import contextlib
 import re
 
 from ..errors import JobFailed
+from .session import log_path
 
 # The Python worker's own last line ("OSError: writing s3://... failed ...") inside the JVM's
 # exception text; it names the key and the cause without the JVM stack around it.
@@ -29,7 +30,9 @@ def job_failures(what: str):
     try:
         yield
     except Py4JJavaError as exc:
+        log = log_path()
         raise JobFailed(
             f"{what} failed after Spark's task retries: {task_error(str(exc.java_exception))}. "
             f"No manifest was written; rerun the same command to complete the dataset."
+            + (f" Spark's log: {log}" if log else "")
         ) from None

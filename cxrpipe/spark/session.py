@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 from ..errors import UserError
 
@@ -55,4 +58,42 @@ def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: di
                             "expected local[N], spark://HOST:PORT, yarn or k8s://...") from None
         raise
     session.sparkContext.setLogLevel("WARN")
+    if spark_conf.get("spark.master", "").startswith("local"):
+        _log_to_file(session.sparkContext)
     return session
+
+
+# Spark's own log goes to a file on a laptop: a failed job then ends in the one line cxrpipe
+# prints (which names the file), not after ~150 lines of JVM and Python stack. On a cluster
+# the resource manager keeps the driver's log, so it is left where EMR shows it.
+_LOG4J2 = """status = error
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {path}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c: %m%n%ex
+rootLogger.level = warn
+rootLogger.appenderRef.file.ref = file
+"""
+LOG_PATH_KEY = "spark.cxrpipe.logFile"
+
+
+def _log_to_file(sc) -> None:
+    folder = Path(tempfile.gettempdir()) / "cxrpipe-logs"
+    folder.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"spark-{stamp}-{os.getpid()}.log"
+    config = folder / f"log4j2-{stamp}-{os.getpid()}.properties"
+    config.write_text(_LOG4J2.format(path=path))
+    jvm = sc._jvm
+    jvm.org.apache.logging.log4j.LogManager.getContext(False).setConfigLocation(
+        jvm.java.net.URI(config.as_uri()))
+    sc._conf.set(LOG_PATH_KEY, str(path))
+
+
+def log_path() -> str | None:
+    """The file the active local session's Spark log goes to, or None."""
+    from pyspark import SparkContext
+
+    sc = SparkContext._active_spark_context
+    return sc.getConf().get(LOG_PATH_KEY) if sc is not None else None

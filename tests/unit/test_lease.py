@@ -20,14 +20,15 @@ def lease(host="h1", pid=10, age=0.0) -> Lease:
     return Lease("run-a", host, pid, "run", now - age, now - age)
 
 
-@pytest.mark.parametrize("found, host, alive, live", [
-    (lease(), "h2", False, True),                       # another host, fresh heartbeat
-    (lease(age=TTL_SECONDS + 1), "h2", True, False),    # another host, heartbeat expired
-    (lease(), "h1", True, True),                        # this host, process running
-    (lease(), "h1", False, False),                      # this host, process gone (killed driver)
+@pytest.mark.parametrize("age, host, alive, live", [
+    (0.0, "h2", False, True),                 # another host, fresh heartbeat
+    (TTL_SECONDS + 1, "h2", True, False),     # another host, heartbeat expired
+    (0.0, "h1", True, True),                  # this host, process running
+    (0.0, "h1", False, False),                # this host, process gone (killed driver)
 ])
-def test_is_live(found, host, alive, live):
-    assert is_live(found, time.time(), host, lambda pid: alive) is live
+def test_is_live(age, host, alive, live):
+    # The lease is made here, not at collection time: its age is the test's, not the suite's.
+    assert is_live(lease(age=age), time.time(), host, lambda pid: alive) is live
 
 
 def test_lease_round_trip_and_torn_files():

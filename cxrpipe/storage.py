@@ -40,8 +40,8 @@ class StorageConfig:
         region: the buckets' region (``--s3-region``); None: each process resolves it as
             ``client_region`` says (environment, profile, then the EC2 instance's own).
         max_attempts: botocore's retries per call after the first attempt (throttling, 5xx,
-            connection errors), in its
-            ``adaptive`` mode, which also slows this process's request rate while S3 throttles.
+            connection errors), in its ``adaptive`` mode, which also slows this process's
+            request rate while S3 throttles.
         throttle_seconds: how long one call may keep waiting out throttling (503 SlowDown)
             after botocore gave up or its retry quota ran dry (``patiently``).
         connect_timeout, read_timeout: seconds.

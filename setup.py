@@ -26,7 +26,9 @@ EXTRAS = {
     "train": ["tensorflow-cpu>=2.16", "tensorboard>=2.16"],
     "demo": ["pydicom-data>=1.0"],
     # Packs the virtual environment EMR runs (spark-submit --archives env.tar.gz#environment).
-    "emr": ["venv-pack>=0.2.0", "boto3>=1.34"],
+    # `cxrpipe emr package` builds the wheel with this environment's setuptools: 70.1 is the first
+    # with bdist_wheel of its own (a fresh venv's 65.5 needs the `wheel` package, which is phasing it out).
+    "emr": ["venv-pack>=0.2.0", "boto3>=1.34", "setuptools>=70.1"],
 }
 EXTRAS["test"] = sorted(
     set(EXTRAS["spark"] + EXTRAS["aws"] + EXTRAS["train"] + EXTRAS["demo"] + EXTRAS["emr"])

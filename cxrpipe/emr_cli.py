@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .emr.requests import RELEASE_LABEL
+
 EXAMPLE = """examples:
   cxrpipe emr package --out dist
   cxrpipe emr submit --staging s3://BUCKET/cxrpipe-staging --env-archive dist/env.tar.gz --create --wait \\
@@ -87,7 +89,8 @@ def _submit(sub, parents) -> None:
 def _cluster_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("--create: changes to emr/cluster.json (None: the template's value)")
     g.add_argument("--name", default=None, help="cluster name")
-    g.add_argument("--release", default=None, help="EMR release label, e.g. emr-7.5.0")
+    g.add_argument("--release", default=None,
+                   help=f"EMR release label (template: {RELEASE_LABEL}; another 7.x keeps Spark 3.5 and Python 3.11)")
     g.add_argument("--primary-type", default=None, help="primary node instance type")
     g.add_argument("--core-type", default=None, help="core node instance type")
     g.add_argument("--core-count", type=int, default=None, help="number of core nodes")

@@ -4,9 +4,9 @@
 #   docker build -f docker/emr-serverless.Dockerfile -t cxrpipe-emr-serverless .
 # EMR on EKS: the same file on its base image,
 #   docker build -f docker/emr-serverless.Dockerfile \
-#       --build-arg BASE=public.ecr.aws/emr-on-eks/spark/emr-7.5.0:latest -t cxrpipe-emr-eks .
+#       --build-arg BASE=public.ecr.aws/emr-on-eks/spark/emr-7.14.0:latest -t cxrpipe-emr-eks .
 # Keep EMR_RELEASE equal to the application's release label (and to emr/cluster.json's).
-ARG EMR_RELEASE=emr-7.5.0
+ARG EMR_RELEASE=emr-7.14.0
 ARG BASE=public.ecr.aws/emr-serverless/spark/${EMR_RELEASE}:latest
 FROM ${BASE}
 

@@ -32,6 +32,12 @@ MACHINES = {"x86_64", "aarch64"}  # EMR's instance architectures (aarch64: Gravi
 # Files a wheel build needs from the checkout (copied, so a stale build/ never leaks into it).
 SOURCES = ("setup.py", "README.md", "cxrpipe")
 WHEEL_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can hold
+# Exit 0 if this Python's setuptools can load bdist_wheel (its own, or the wheel package's).
+_BDIST_WHEEL_PROBE = "from setuptools.dist import Distribution; Distribution().get_command_class('bdist_wheel')"
+# pip's lines around a build's failure that say nothing about its cause.
+PIP_WRAPPERS = {"error: subprocess-exited-with-error", "error: metadata-generation-failed"}
+ISOLATED_BUILD_HINT = ("this environment's setuptools cannot build wheels, so pip had to fetch one from the package "
+                       "index; install the emr extra (pip install -e \".[emr]\": setuptools >= 70.1) to build without it")
 
 
 @dataclass(frozen=True)
@@ -119,34 +125,62 @@ def _interpreter_facts(python: str) -> dict:
     return json.loads(out)
 
 
-def _run(command: list[str], env: dict | None = None) -> None:
+def _run(command: list[str], env: dict | None = None, hint: str = "") -> None:
     log.info("running %s", " ".join(command))
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        raise UserError(f"`{' '.join(command[:5])} ...` failed (exit {done.returncode}): " + " | ".join(tail))
+        raise UserError(f"`{' '.join(command[:5])} ...` failed (exit {done.returncode}): "
+                        + " | ".join(failure_lines(done.stdout, done.stderr)) + (f"; {hint}" if hint else ""))
+
+
+def failure_lines(stdout: str, stderr: str) -> list[str]:
+    """What a failed command said about why: pip prints the cause (``error: ...``) far above its last lines."""
+    lines = dict.fromkeys(line.strip() for line in (stdout + "\n" + stderr).splitlines())
+    causes = [line for line in lines if line.lower().startswith("error:") and line not in PIP_WRAPPERS]
+    return causes[-5:] or (stderr or stdout).strip().splitlines()[-5:]
+
+
+def builds_wheels_here(python: str) -> bool:
+    """Can ``python``'s own setuptools load a ``bdist_wheel`` command?
+
+    setuptools has its own from 70.1; older ones take it from the ``wheel`` package. Without either
+    (a fresh Python 3.11 venv: setuptools 65.5, no wheel), pip's ``--no-build-isolation`` build fails
+    with "invalid command 'bdist_wheel'", so the wheel must be built in an isolated environment.
+    """
+    done = subprocess.run([python, "-c", _BDIST_WHEEL_PROBE], capture_output=True, text=True)
+    return done.returncode == 0
 
 
 def build_wheel(root: Path, out_dir: Path) -> Path:
-    """Build the project's wheel from a clean copy of its sources into ``out_dir``."""
+    """Build the project's wheel from a clean copy of its sources into ``out_dir``.
+
+    With this environment's setuptools when it can build wheels (no network, and the same setuptools
+    gives the same wheel bytes); otherwise pip builds it in an isolated environment, fetching
+    setuptools and wheel from the package index.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    isolated = importlib.util.find_spec("setuptools") is None
+    isolated = not builds_wheels_here(sys.executable)
     with tempfile.TemporaryDirectory(prefix="cxrpipe-src-") as tmp:
-        source = Path(tmp) / "cxrpipe-src"
-        source.mkdir()
-        for name in SOURCES:
-            path = root / name
-            if path.is_dir():
-                shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-            elif path.is_file():
-                shutil.copy2(path, source / name)
+        source = _copy_sources(root, Path(tmp) / "cxrpipe-src")
         # Zip entries carry timestamps: fixing them makes the same sources give the same wheel bytes,
         # so staging (named by content) reuses an upload instead of making a new prefix per build.
-        _run(wheel_command(sys.executable, source, out_dir, isolated), env={**os.environ, "SOURCE_DATE_EPOCH": WHEEL_EPOCH})
+        _run(wheel_command(sys.executable, source, out_dir, isolated), env={**os.environ, "SOURCE_DATE_EPOCH": WHEEL_EPOCH},
+             hint=ISOLATED_BUILD_HINT if isolated else "")
     wheel = out_dir / wheel_name(root)
     if not wheel.is_file():
         raise UserError(f"pip built no {wheel.name} in {out_dir}")
     return wheel
+
+
+def _copy_sources(root: Path, source: Path) -> Path:
+    source.mkdir()
+    for name in SOURCES:
+        path = root / name
+        if path.is_dir():
+            shutil.copytree(path, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif path.is_file():
+            shutil.copy2(path, source / name)
+    return source
 
 
 def wheel_name(root: Path) -> str:

@@ -19,6 +19,10 @@ ARCHIVE_PYTHON = "./environment/bin/python"
 # The nodes' own Python 3.11: bootstrap.sh installs the wheel into it, and so do the Docker images.
 NODE_PYTHON = "/usr/bin/python3.11"
 STEP_TEMPLATES = {command: f"emr/steps/{command}.json" for command in JOB_SCRIPTS}
+# The EMR release everything here is written for: the newest 7.x (Spark 3.5, Python 3.11) in AWS's
+# release guide when last checked, standard support until 2028-09-08. emr/cluster.json, the EMR
+# Serverless Dockerfile and docs/emr.md name it too; a test keeps them equal to this.
+RELEASE_LABEL = "emr-7.14.0"
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ def step(template: dict, staged: Staged, command: str, job_args: list[str],
 
     ``job_args`` follow the script unchanged, so the step runs what ``cxrpipe COMMAND ARGS`` runs
     locally. Without the archive, the ``--archives`` option is left out and the nodes' Python is used.
+    The templates set the driver's Python as well as the executors': EMR's spark-env exports
+    ``PYSPARK_DRIVER_PYTHON=/usr/bin/python3`` (3.9, no cxrpipe), YARN hands the submitter's value to
+    the driver in cluster mode unless ``spark.yarn.appMasterEnv`` sets it, and it wins over ``PYSPARK_PYTHON``.
     """
     request = fill(template, _values(staged, command))
     args = request["HadoopJarStep"]["Args"]

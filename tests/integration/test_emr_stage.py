@@ -20,6 +20,7 @@ import pytest
 from cxrpipe.cli import build_parser, main
 from cxrpipe.emr import commands, package
 from cxrpipe.emr.envcheck import check_archive_matches
+from cxrpipe.emr.requests import RELEASE_LABEL
 from cxrpipe.errors import JobFailed, UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,7 +212,7 @@ def test_serverless_run_points_at_the_staged_script_and_archive(built, checkout,
         "applicationId": "00app", "jobRunId": "00run", "createdAt": 0, "updatedAt": 0,
         "arn": "arn:aws:emr-serverless:us-east-1:123456789012:/applications/00app/jobruns/00run",
         "createdBy": "arn:aws:iam::123456789012:user/me", "executionRole": "arn:aws:iam::123456789012:role/job",
-        "state": "FAILED", "stateDetails": "Job failed, ExitCode: 2", "releaseLabel": "emr-7.5.0",
+        "state": "FAILED", "stateDetails": "Job failed, ExitCode: 2", "releaseLabel": RELEASE_LABEL,
         "jobDriver": {"sparkSubmit": {"entryPoint": "s3://x/run.py"}}}})
     args = submit_args(checkout, "--serverless-app", "00app", "--execution-role", "arn:aws:iam::123456789012:role/job",
                        "--env-archive", str(built.archive), "--wait", endpoint=s3_endpoint)

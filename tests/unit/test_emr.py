@@ -54,9 +54,24 @@ def test_step_is_spark_submit_of_the_job_script_with_the_packed_environment():
             "spark-submit", "--deploy-mode", "cluster",
             "--archives", f"{PREFIX}/env.tar.gz#environment",
             "--conf", "spark.yarn.appMasterEnv.PYSPARK_PYTHON=./environment/bin/python",
+            "--conf", "spark.yarn.appMasterEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
             "--conf", "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
             f"{PREFIX}/jobs/run.py", *JOB[1:]]},
     }
+
+
+@pytest.mark.parametrize("command", sorted(requests.JOB_SCRIPTS))
+@pytest.mark.parametrize("with_archive", [True, False])
+def test_every_step_gives_the_driver_the_executors_python(command, with_archive):
+    """EMR's spark-env exports PYSPARK_DRIVER_PYTHON=/usr/bin/python3 (3.9), which YARN hands to a
+    cluster-mode driver unless the step sets it, and which the driver prefers to PYSPARK_PYTHON."""
+    template = templates.load(ROOT, requests.STEP_TEMPLATES[command])
+    args = requests.step(template, requests.Staged(PREFIX, WHEEL, with_archive), command, [])["HadoopJarStep"]["Args"]
+    confs = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--conf")
+    python = "./environment/bin/python" if with_archive else "/usr/bin/python3.11"
+    assert confs == {"spark.yarn.appMasterEnv.PYSPARK_PYTHON": python,
+                     "spark.yarn.appMasterEnv.PYSPARK_DRIVER_PYTHON": python,
+                     "spark.executorEnv.PYSPARK_PYTHON": python}
 
 
 @pytest.mark.parametrize("job", [
@@ -119,6 +134,26 @@ def test_add_job_flow_steps_request_and_log_locations():
     assert requests.container_logs(log_uri, "j-1K48XXXXXXHCB") == "s3://logs-bucket/emr/j-1K48XXXXXXHCB/containers/"
 
 
+@pytest.mark.parametrize("with_archive, python", [(True, "./environment/bin/python"), (False, "/usr/bin/python3.11")])
+def test_add_job_flow_steps_sets_the_drivers_python(with_archive, python):
+    emr, stub = stubbed()
+    archive = ["--archives", f"{PREFIX}/env.tar.gz#environment"] if with_archive else []
+    expected = {"JobFlowId": "j-1K48XXXXXXHCB", "Steps": [{
+        "Name": "cxrpipe run", "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [
+            "spark-submit", "--deploy-mode", "cluster", *archive,
+            "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={python}",
+            "--conf", f"spark.yarn.appMasterEnv.PYSPARK_DRIVER_PYTHON={python}",
+            "--conf", f"spark.executorEnv.PYSPARK_PYTHON={python}",
+            f"{PREFIX}/jobs/run.py", *JOB[1:]]},
+    }]}
+    stub.add_response("add_job_flow_steps", {"StepIds": ["s-3DRV"]}, expected_params=expected)
+    with stub:
+        request = requests.add_steps("j-1K48XXXXXXHCB", [step_for(JOB, with_archive)])
+        assert submit.add_steps(emr, request) == ["s-3DRV"]
+    stub.assert_no_pending_responses()
+
+
 def cluster_request(with_archive: bool = True, **options) -> dict:
     staged = requests.Staged(PREFIX, WHEEL, with_archive)
     step = step_for(JOB, with_archive, action="TERMINATE_CLUSTER")
@@ -130,7 +165,7 @@ def test_run_job_flow_request():
     emr, stub = stubbed()
     configurations = json.loads((ROOT / "emr" / "configurations.json").read_text())
     expected = {
-        "Name": "cxrpipe nih", "ReleaseLabel": "emr-7.5.0", "LogUri": "s3://stage-bucket/cxr/logs/",
+        "Name": "cxrpipe nih", "ReleaseLabel": requests.RELEASE_LABEL, "LogUri": "s3://stage-bucket/cxr/logs/",
         "Applications": [{"Name": "Spark"}],
         "Instances": {
             "InstanceGroups": [
@@ -237,7 +272,7 @@ def test_status_of_a_serverless_run_that_failed_exits_1():
         "arn": "arn:aws:emr-serverless:us-east-1:123456789012:/applications/app1/jobruns/run1",
         "createdBy": "arn:aws:iam::123456789012:user/me",
         "executionRole": "arn:aws:iam::123456789012:role/r", "state": "FAILED", "stateDetails": "exit code 2",
-        "releaseLabel": "emr-7.5.0", "jobDriver": {"sparkSubmit": {"entryPoint": "s3://x/run.py"}}}},
+        "releaseLabel": requests.RELEASE_LABEL, "jobDriver": {"sparkSubmit": {"entryPoint": "s3://x/run.py"}}}},
         expected_params={"applicationId": "app1", "jobRunId": "run1"})
     args = argparse.Namespace(serverless_app="app1", job_run="run1", cluster_id=None, step_id=None, region=None,
                               wait=False, poll_seconds=1)
@@ -332,7 +367,8 @@ def test_spark_configuration_fits_the_template_core_nodes():
     assert props["spark"]["Properties"]["maximizeResourceAllocation"] == "false"
     exports = props["spark-env"]["Configurations"][0]
     assert exports["Classification"] == "export"
-    assert exports["Properties"] == {"PYSPARK_PYTHON": requests.NODE_PYTHON}
+    # The driver's too: EMR's own spark-env points PYSPARK_DRIVER_PYTHON at python3 (3.9).
+    assert exports["Properties"] == {"PYSPARK_PYTHON": requests.NODE_PYTHON, "PYSPARK_DRIVER_PYTHON": requests.NODE_PYTHON}
 
 
 def test_job_policy_reads_inputs_and_writes_only_the_output():
@@ -397,6 +433,25 @@ def test_an_environment_that_could_not_run_on_emr_is_refused(facts, message):
     with pytest.raises(UserError, match=message):
         package.check_interpreter(facts)
     package.check_interpreter({"version": [3, 11], "system": "Linux", "machine": "aarch64"})
+
+
+def test_the_suite_venv_builds_wheels_itself_and_a_bare_python_does_not(tmp_path):
+    assert package.builds_wheels_here(sys.executable)  # setuptools with bdist_wheel (or wheel): no isolation
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    assert not package.builds_wheels_here(str(bare / "bin" / "python"))  # no setuptools at all
+
+
+def test_a_failed_command_reports_the_cause_pip_printed_above_its_last_lines():
+    # pip's shape: the cause in the middle of the output, generic lines last.
+    script = ("import sys; print('running dist_info'); print(\"error: invalid command 'bdist_wheel'\"); "
+              "print('error: metadata-generation-failed', file=sys.stderr); "
+              "print('hint: See above for details.', file=sys.stderr); sys.exit(1)")
+    with pytest.raises(UserError) as exc:
+        package._run([sys.executable, "-c", script], hint="install the emr extra")
+    said = str(exc.value).split("failed (exit 1): ", 1)[1]
+    assert said == "error: invalid command 'bdist_wheel'; install the emr extra"
+    assert package.failure_lines("", "a\nb\nlast words\n") == ["a", "b", "last words"]
 
 
 def test_failed_step_with_wait_is_a_failed_job():
@@ -467,6 +522,20 @@ def test_docker_copies_only_what_the_packager_makes_and_the_context_keeps(docker
     assert sources == ["dist/cxrpipe-*.whl"]
     assert sources[0] in kept
     assert fnmatch.fnmatch(f"dist/{package.wheel_name(ROOT)}", sources[0])
+
+
+RELEASE = re.compile(r"\bemr-\d+\.\d+\.\d+\b|\bEMR \d+\.\d+\.\d+\b")
+
+
+def test_every_file_names_the_same_release_label():
+    required = ["emr/cluster.json", "docker/emr-serverless.Dockerfile", "docs/emr.md"]
+    others = [str(p.relative_to(ROOT)) for p in sorted([*ROOT.glob("emr/**/*"), *ROOT.glob("docker/*")]) if p.is_file()]
+    named = {name: set(RELEASE.findall((ROOT / name).read_text())) for name in dict.fromkeys(required + others)}
+    release = next(a for a in emr_subparsers()["submit"]._actions if a.dest == "release")
+    named["cxrpipe emr submit --help"] = set(RELEASE.findall(release.help))
+    assert {name: labels for name, labels in named.items() if labels - {requests.RELEASE_LABEL}} == {}
+    assert [name for name in [*required, "cxrpipe emr submit --help"] if not named[name]] == []
+    assert templates.load(ROOT, "emr/cluster.json")["ReleaseLabel"] == requests.RELEASE_LABEL
 
 
 def test_every_file_the_docs_name_exists():

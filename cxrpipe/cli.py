@@ -195,8 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nih: add the real chest CR from pydicom-data (RG1_UNCR.dcm) as one more row")
     p.set_defaults(handler=commands.synth)
 
-    p = sub.add_parser("verify", parents=[store], formatter_class=_Formatter,
-                       help="re-read a dataset against its manifest; exit 1 on any mismatch")
+    p = sub.add_parser("verify", parents=[spark, store], formatter_class=_Formatter,
+                       help="re-read a dataset against its manifest; exit 1 on any mismatch (a Spark "
+                            "job for S3 or large datasets, or with --master)")
     p.add_argument("uri", metavar="URI", help="a dataset root (preprocess, shards or run output)")
     p.add_argument("--strict", action="store_true",
                    help="files under the root that no manifest lists are an error, not a warning")

@@ -222,9 +222,18 @@ def add_real_dicom(root: str, config: storage.StorageConfig) -> None:
 
 
 def verify(args) -> int:
-    from .verify import verify_dataset
+    from .verify import thread_map, verify_dataset
 
-    verdict = verify_dataset(args.uri, _config(args))
+    def choose_map(built):
+        from .spark.verify import spark_map, wants_spark
+
+        if not wants_spark(args.uri, built, args.master):
+            return thread_map
+        from .spark.session import spark_session
+
+        return spark_map(spark_session(args.master, app_name="cxrpipe verify"))
+
+    verdict = verify_dataset(args.uri, _config(args), choose_map)
     problems = verdict.problems + ([f"{len(verdict.unlisted)} file(s) under the root are listed by no "
                                     "manifest (--strict)"] if args.strict and verdict.unlisted else [])
     for problem in verdict.problems:
@@ -269,7 +278,7 @@ def demo(args) -> int:
           flush=True)
     run(demo_run_args(raw, dataset, args.master))
     print()
-    code = verify(_namespace(uri=str(dataset), s3_endpoint=None, strict=False))
+    code = verify(_namespace(uri=str(dataset), s3_endpoint=None, strict=False, master=args.master))
     from .report import write_report
 
     report = write_report(str(dataset), out / "report", storage.StorageConfig())

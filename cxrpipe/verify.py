@@ -1,10 +1,20 @@
-"""`cxrpipe verify`: re-read a dataset root against its manifest and list every mismatch."""
+"""`cxrpipe verify`: re-read a dataset root against its manifest and list every mismatch.
+
+The work is split by the files the manifest lists: each file gets a ``FileReport`` (its size and
+checksum; for an index part, every JPEG it lists and the labels of its images; for a shard, every
+record's CRCs and spec), and the driver merges the reports and checks the manifest's numbers
+against the sums. The driver holds the manifest and the merged counts, never the rows, so the
+same code runs the files through a thread pool (a small local dataset) or as a Spark job.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from . import features, manifest, storage, tables
 from .errors import UnreadableObject
@@ -12,6 +22,10 @@ from .lease import LEASE_NAME
 from .tfrecord import CorruptRecord, decode_example, iter_records
 
 READ_THREADS = 8
+PROBLEMS_PER_FILE = 20          # a damaged file names its first few problems, not thousands
+_NOT_A_DATASET = "no manifest:"
+# Written by a running job, never listed: a leftover of a killed one is not a stale dataset file.
+_TRANSIENT = (manifest.MANIFEST_NAME, LEASE_NAME, "_pieces/")
 
 
 def load_manifest(root: str, config: storage.StorageConfig) -> dict:
@@ -30,6 +44,37 @@ def load_manifest(root: str, config: storage.StorageConfig) -> dict:
 
 
 @dataclass
+class FileReport:
+    """What checking one listed file found; small, whatever the file's size.
+
+    ``counts`` / ``shard_counts``: (split, partition, augmentation) -> index rows / shard records.
+    ``images`` and ``positives``, per source (``index`` or ``tfrecords``): images per split and
+    per-class positives of the images an index part lists, or a shard holds primary in their
+    original version. ``listed``: 8-byte digests of the JPEG paths an index part lists.
+    """
+
+    problems: list[str] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+    shard_counts: Counter = field(default_factory=Counter)
+    images: dict = field(default_factory=dict)
+    positives: dict = field(default_factory=dict)
+    rejects: int = 0
+    listed: bytes = b""
+
+    def fold(self, source: str, labels: dict) -> "FileReport":
+        """Count the images of ``labels`` ((split, id) -> multi-hot) under ``source``."""
+        images, positives = self.images.setdefault(source, Counter()), self.positives.setdefault(source, {})
+        for (split, _), hot in labels.items():
+            images[split] += 1
+            positives[split] = _add(positives.get(split), hot)
+        return self
+
+
+def _add(a, b):
+    return list(b) if a is None else [x + y for x, y in zip(a, b)]
+
+
+@dataclass
 class Verdict:
     """What ``verify`` found: problems (exit 1) and files no manifest lists (a warning)."""
 
@@ -37,98 +82,38 @@ class Verdict:
     unlisted: list[str] = field(default_factory=list)
 
 
-def verify_dataset(root: str, config: storage.StorageConfig) -> Verdict:
-    """Every problem found in the dataset at ``root``; no problem means it is whole.
+@dataclass(frozen=True)
+class FileCheck:
+    """One listed file to check (picklable: Spark ships it to the executors)."""
 
-    Checks the manifest's own checksum, each file it lists (size, SHA-256), each JPEG the index
-    lists (size, SHA-256), the index's counts against the manifest's, the rejects' total, the
-    manifest's inputs, images, positives and class weights against the rows or records, and in
-    each TFRecord shard every record's CRCs, the record count, and every Example against the
-    spec. Files under the root that nothing lists are reported apart.
-    """
-    verdict = Verdict(problems=_problems(root, config))
-    if not verdict.problems or not verdict.problems[0].startswith(_NOT_A_DATASET):
-        verdict.unlisted = _unlisted(root, config)
-    return verdict
+    root: str
+    entry: dict
+    num_classes: int
+    config: storage.StorageConfig
 
 
-_NOT_A_DATASET = "no manifest:"
-
-
-def _problems(root: str, config: storage.StorageConfig) -> list[str]:
+def check_file(check: FileCheck) -> FileReport:
+    """Check one file the manifest lists; never raises for what it finds, only for storage
+    failures (which fail the job: a rerun of verify may pass)."""
+    path = check.entry["path"]
     try:
-        built = load_manifest(root, config)
+        data = storage.read_bytes(storage.join(check.root, path), check.config)
     except FileNotFoundError:
-        return [f"{_NOT_A_DATASET} no {manifest.MANIFEST_NAME} under {root}: the job did not finish "
-                "(or this is not a dataset root)"]
-    except ValueError as exc:
-        return [str(exc)]
-    problems: list[str] = []
-    parts = {"index": [], "rejects": []}
-    shard_counts: Counter = Counter()
-    shard_images: dict = {}
-    entries = {f["path"]: f for f in built["files"]}
-    for path, data in _read_all(root, sorted(entries), config):
-        problems.extend(_check_file(path, data, entries))
-        top = path.split("/", 1)[0]
-        if data is None:
-            continue
-        if top in parts:
-            parts[top].extend(tables.from_parquet(data))
-        elif top == "tfrecords":
-            problems.extend(_check_shard(path, data, entries[path], len(built["classes"]), shard_counts,
-                                         shard_images))
-    if built["kind"] in ("preprocess", "run"):
-        problems.extend(_check_index_rows(root, parts["index"], config))
-        problems.extend(_check_counts(built, parts["index"], parts["rejects"]))
-        images = {(r["split"], r["image_id"]): r["multi_hot"] for r in parts["index"]}
-        problems.extend(_check_numbers(built, images, len(parts["rejects"])))
-    else:
-        problems.extend(_check_numbers(built, shard_images, 0))
-    expected_shards = built.get("shard_counts", built["counts"] if built["kind"] == "shards" else None)
-    if expected_shards is not None and manifest.nested_counts(shard_counts) != expected_shards:
-        problems.append("TFRecord counts per split x class x augmentation differ from the manifest's")
-    return problems
+        return FileReport(problems=[f"{path}: listed in the manifest but missing"])
+    problems = _file_problems(path, data, check.entry)
+    if problems:
+        return FileReport(problems=problems)
+    top = path.split("/", 1)[0]
+    if top == "index":
+        return _check_index_part(check, data)
+    if top == "rejects":
+        return FileReport(rejects=len(tables.from_parquet(data)))
+    if top == "tfrecords":
+        return _check_shard(path, data, check.entry, check.num_classes)
+    return FileReport()
 
 
-def _check_shard(path: str, data: bytes, entry: dict, num_classes: int, counts: Counter,
-                 images: dict) -> list[str]:
-    """CRCs, record count and spec of one shard; adds its records to ``counts`` and the labels
-    of the images it holds primary to ``images`` ((split, id) -> multi-hot)."""
-    n = 0
-    try:
-        for n, record in enumerate(iter_records(data), start=1):
-            parsed = decode_example(record)
-            problems = features.validate_example(parsed, num_classes)
-            if problems:
-                return [f"{path}: record {n}: {'; '.join(problems)}"]
-            key = tuple(parsed[k][0].decode() for k in (features.SPLIT, features.PARTITION, features.AUGMENTATION))
-            counts[key] += 1
-            if parsed[features.PRIMARY][0] == 1 and key[2] == "none":
-                images[(key[0], parsed[features.ID][0].decode())] = list(parsed[features.CLASS_MULTI_HOT])
-    except (CorruptRecord, ValueError) as exc:
-        return [f"{path}: {exc}"]
-    if n != entry["records"]:
-        return [f"{path}: {n} records, manifest says {entry['records']}"]
-    return []
-
-
-def _read_all(root: str, paths: list[str], config):
-    """(path, bytes or None when missing), reading several objects at once."""
-    def read(path: str):
-        try:
-            return path, storage.read_bytes(storage.join(root, path), config)
-        except FileNotFoundError:
-            return path, None
-
-    with ThreadPoolExecutor(READ_THREADS) as pool:
-        yield from pool.map(read, paths)
-
-
-def _check_file(path: str, data: bytes | None, expected_by_path: dict) -> list[str]:
-    expected = expected_by_path[path]
-    if data is None:
-        return [f"{path}: listed in the manifest but missing"]
+def _file_problems(path: str, data: bytes, expected: dict) -> list[str]:
     if len(data) != expected["bytes"]:
         return [f"{path}: size {len(data)} bytes, manifest says {expected['bytes']}"]
     if storage.sha256(data) != expected["sha256"]:
@@ -136,61 +121,147 @@ def _check_file(path: str, data: bytes | None, expected_by_path: dict) -> list[s
     return []
 
 
-def _check_index_rows(root: str, rows: list[dict], config) -> list[str]:
-    expected = {row["path"]: {"bytes": row["bytes"], "sha256": row["sha256"]} for row in rows}
+def _check_index_part(check: FileCheck, data: bytes) -> FileReport:
+    rows = tables.from_parquet(data)
+    report = FileReport(counts=Counter((r["split"], r["partition"], r["augmentation"]) for r in rows))
+    expected = {r["path"]: r for r in rows}
     if len(expected) != len(rows):
-        duplicates = [p for p, n in Counter(r["path"] for r in rows).items() if n > 1]
-        return [f"index lists {len(duplicates)} paths more than once, e.g. {duplicates[0]}"]
+        report.problems.append(f"{check.entry['path']}: lists a JPEG more than once")
+
+    def read(path: str):
+        try:
+            return path, storage.read_bytes(storage.join(check.root, path), check.config)
+        except FileNotFoundError:
+            return path, None
+
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        for path, jpeg in pool.map(read, sorted(expected)):
+            found = ([f"{path}: listed in the index but missing"] if jpeg is None
+                     else _file_problems(path, jpeg, expected[path]))
+            report.problems.extend(found[: PROBLEMS_PER_FILE - len(report.problems)])
+    report.listed = path_digests(expected).tobytes()
+    return report.fold("index", {(r["split"], r["image_id"]): list(r["multi_hot"]) for r in rows})
+
+
+def _check_shard(path: str, data: bytes, entry: dict, num_classes: int) -> FileReport:
+    """CRCs, record count and spec of one shard, its records' counts and primary images."""
+    report, labels, n = FileReport(), {}, 0
+    try:
+        for n, record in enumerate(iter_records(data), start=1):
+            parsed = decode_example(record)
+            problems = features.validate_example(parsed, num_classes)
+            if problems:
+                return FileReport(problems=[f"{path}: record {n}: {'; '.join(problems)}"])
+            key = tuple(parsed[k][0].decode() for k in (features.SPLIT, features.PARTITION, features.AUGMENTATION))
+            report.shard_counts[key] += 1
+            if parsed[features.PRIMARY][0] == 1 and key[2] == "none":
+                labels[(key[0], parsed[features.ID][0].decode())] = list(parsed[features.CLASS_MULTI_HOT])
+    except (CorruptRecord, ValueError) as exc:
+        return FileReport(problems=[f"{path}: {exc}"])
+    if n != entry["records"]:
+        return FileReport(problems=[f"{path}: {n} records, manifest says {entry['records']}"])
+    return report.fold("tfrecords", labels)
+
+
+def path_digests(paths) -> np.ndarray:
+    """Sorted uint64 digests of paths: 8 bytes a JPEG for the unlisted-file check."""
+    return np.sort(np.array([int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "big") for p in paths],
+                            dtype=np.uint64))
+
+
+def merge(reports) -> FileReport:
+    """One report for many (the order does not matter)."""
+    total, listed = FileReport(), []
+    for report in reports:
+        total.problems.extend(report.problems)
+        total.counts.update(report.counts)
+        total.shard_counts.update(report.shard_counts)
+        for source, images in report.images.items():
+            total.images.setdefault(source, Counter()).update(images)
+        for source, positives in report.positives.items():
+            merged = total.positives.setdefault(source, {})
+            for split, hot in positives.items():
+                merged[split] = _add(merged.get(split), hot)
+        total.rejects += report.rejects
+        listed.append(report.listed)
+    total.listed = b"".join(listed)
+    return total
+
+
+def thread_map(function, items):
+    """The single-process way of checking files: a thread pool (GETs overlap)."""
+    with ThreadPoolExecutor(READ_THREADS) as pool:
+        return list(pool.map(function, items))
+
+
+def verify_dataset(root: str, config: storage.StorageConfig, choose_map=lambda built: thread_map) -> Verdict:
+    """Every problem found in the dataset at ``root``; no problem means it is whole.
+
+    Checks the manifest's own checksum, each file it lists (size, SHA-256), each JPEG the index
+    lists (size, SHA-256), the index's counts against the manifest's, the rejects' total, the
+    manifest's inputs, images, positives and class weights against the rows or records, and in
+    each TFRecord shard every record's CRCs, the record count, and every Example against the
+    spec. Files under the root that nothing lists are reported apart.
+
+    Args:
+        choose_map: given the manifest, the ``map_files(check_file, [FileCheck, ...])`` that
+            checks the files: ``thread_map`` here, a Spark job (``cxrpipe.spark.verify``) for
+            large or remote datasets.
+    """
+    try:
+        built = load_manifest(root, config)
+    except FileNotFoundError:
+        return Verdict([f"{_NOT_A_DATASET} no {manifest.MANIFEST_NAME} under {root}: the job did not "
+                        "finish (or this is not a dataset root)"])
+    except ValueError as exc:
+        return Verdict([str(exc)])
+    checks = [FileCheck(root, entry, len(built["classes"]), config) for entry in built["files"]]
+    total = merge(choose_map(built)(check_file, checks))
+    problems = total.problems + _check_totals(built, total)
+    return Verdict(problems, _unlisted(root, built, np.sort(np.frombuffer(total.listed, np.uint64)), config))
+
+
+def _check_totals(built: dict, total: FileReport) -> list[str]:
     problems = []
-    for path, data in _read_all(root, sorted(expected), config):
-        problems.extend(_check_file(path, data, expected))
-    return problems
+    if built["kind"] in ("preprocess", "run"):
+        if manifest.nested_counts(total.counts) != built["counts"]:
+            problems.append("index counts per split x class x augmentation differ from the manifest's")
+        if total.rejects != built["rejects"]["total"]:
+            problems.append(f"rejects table has {total.rejects} rows, manifest says {built['rejects']['total']}")
+    expected_shards = built.get("shard_counts", built["counts"] if built["kind"] == "shards" else None)
+    if expected_shards is not None and manifest.nested_counts(total.shard_counts) != expected_shards:
+        problems.append("TFRecord counts per split x class x augmentation differ from the manifest's")
+    return problems + _check_numbers(built, total)
 
 
-def _check_counts(built: dict, index_rows: list[dict], reject_rows: list[dict]) -> list[str]:
-    found = Counter((r["split"], r["partition"], r["augmentation"]) for r in index_rows)
-    problems = []
-    if manifest.nested_counts(found) != built["counts"]:
-        problems.append("index counts per split x class x augmentation differ from the manifest's")
-    if len(reject_rows) != built["rejects"]["total"]:
-        problems.append(f"rejects table has {len(reject_rows)} rows, manifest says {built['rejects']['total']}")
-    return problems
-
-
-def _check_numbers(built: dict, images: dict, rejects: int) -> list[str]:
+def _check_numbers(built: dict, total: FileReport) -> list[str]:
     """The manifest's inputs, images per split, positives and class weights, recomputed from
-    the images found ((split, id) -> multi-hot): they feed the trainer's loss."""
-    per_split: Counter = Counter(split for split, _ in images)
-    positives: dict = {}
-    for (split, _), hot in images.items():
-        positives[split] = [a + b for a, b in zip(positives.get(split, [0] * len(hot)), hot)]
+    the rows (preprocess, run) or the shard records (shards): they feed the trainer's loss."""
+    source = "tfrecords" if built["kind"] == "shards" else "index"
+    images, positives = dict(total.images.get(source, {})), total.positives.get(source, {})
     problems = []
-    if built["kind"] != "shards" and built["inputs"] != len({i for _, i in images}) + rejects:
+    if built["kind"] != "shards" and built["inputs"] != sum(images.values()) + total.rejects:
         problems.append(f"manifest says {built['inputs']} inputs; the index and rejects hold "
-                        f"{len({i for _, i in images}) + rejects}")
-    if built["images"] != dict(per_split):
-        problems.append(f"manifest's images per split {built['images']} differ from those found {dict(per_split)}")
+                        f"{sum(images.values()) + total.rejects}")
+    if built["images"] != images:
+        problems.append(f"manifest's images per split {built['images']} differ from those found {images}")
     if built["positives"] != positives:
         problems.append("manifest's positives per split and class differ from the labels found")
-    if built["class_weights"] != manifest.class_weights(dict(per_split), positives, built["classes"]):
+    if built["class_weights"] != manifest.class_weights(images, positives, built["classes"]):
         problems.append("manifest's class weights differ from N/N_l of the images found")
     return problems
 
 
-# Written by a running job, never listed: a leftover of a killed one is not a stale dataset file.
-_TRANSIENT = (manifest.MANIFEST_NAME, LEASE_NAME, "_pieces/")
-
-
-def _unlisted(root: str, config) -> list[str]:
+def _unlisted(root: str, built: dict, listed: np.ndarray, config) -> list[str]:
     """Files under the root that neither the manifest nor its index parts list (left by an
     earlier run with other parameters, or put there by hand)."""
-    try:
-        built = load_manifest(root, config)
-    except (FileNotFoundError, ValueError):
-        return []
-    listed = {f["path"] for f in built["files"]}
-    for f in built["files"]:
-        if f["path"].startswith("index/"):
-            listed.update(r["path"] for r in tables.from_parquet(storage.read_bytes(storage.join(root, f["path"]), config)))
-    return [key for key in storage.list_keys(root, config)
-            if key not in listed and not key.startswith(_TRANSIENT)]
+    files = {f["path"] for f in built["files"]}
+    unlisted = []
+    for key in storage.list_keys(root, config):
+        if key in files or key.startswith(_TRANSIENT):
+            continue
+        digest = path_digests([key])[0]
+        at = np.searchsorted(listed, digest)
+        if at >= len(listed) or listed[at] != digest:
+            unlisted.append(key)
+    return unlisted

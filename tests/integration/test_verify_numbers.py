@@ -73,3 +73,28 @@ def test_files_no_manifest_lists_are_a_warning_or_with_strict_an_error(dataset, 
     out = capsys.readouterr().out
     assert "UNLISTED images/train/Mass/99999999_000.jpg" in out and "warning: 1 file(s)" in out
     assert main(["verify", str(copy), "--strict"]) == 1
+
+
+def test_the_spark_job_and_the_threads_find_the_same_problems(dataset, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from cxrpipe.spark import verify as spark_verify
+
+    copy = tmp_path / "copy"
+    shutil.copytree(dataset, copy)
+    jpeg = sorted((copy / "images").rglob("*.jpg"))[3]
+    jpeg.write_bytes(jpeg.read_bytes()[:-10])
+    shard = sorted((copy / "tfrecords").rglob("*.tfrecord"))[0]
+    shard.write_bytes(shard.read_bytes()[:-1])
+    used = []
+    monkeypatch.setattr(spark_verify, "spark_map", lambda spark, real=spark_verify.spark_map: used.append(1) or real(spark))
+    outputs = {}
+    for how in ([], ["--master", "local[2]"]):
+        capsys.readouterr()
+        assert main(["verify", str(copy), *how]) == 1
+        outputs[bool(how)] = sorted(line for line in capsys.readouterr().out.splitlines() if line.startswith("MISMATCH"))
+    assert used == [1]                       # the threads first, then one Spark job
+    assert outputs[False] == outputs[True]
+    relative = jpeg.relative_to(copy).as_posix()
+    assert any(relative in line and "size" in line for line in outputs[True])
+    assert any(shard.name in line for line in outputs[True])

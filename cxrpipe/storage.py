@@ -153,11 +153,18 @@ class _Local:
 
     @staticmethod
     def list(uri: str, config: StorageConfig) -> list[str]:
+        return sorted(_Local.iter(uri, config))
+
+    @staticmethod
+    def iter(uri: str, config: StorageConfig):
         root = local_path(uri)
         if not root.is_dir():
-            return []
-        keys = (p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
-        return sorted(k for k in keys if not _is_partial(k))
+            return
+        for folder, _, names in os.walk(root):
+            for name in names:
+                key = (Path(folder) / name).relative_to(root).as_posix()
+                if not _is_partial(key):
+                    yield key
 
     @staticmethod
     def delete(uri: str, config: StorageConfig) -> None:
@@ -317,16 +324,18 @@ class _S3:
 
     @staticmethod
     def list(uri: str, config: StorageConfig) -> list[str]:
+        return sorted(_S3.iter(uri, config))
+
+    @staticmethod
+    def iter(uri: str, config: StorageConfig):
         bucket, prefix = split_s3(uri)
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         paginator = s3_client(config).get_paginator("list_objects_v2")
-        keys = []
         try:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                keys.extend(obj["Key"][len(prefix):] for obj in page.get("Contents", []))
+                yield from (obj["Key"][len(prefix):] for obj in page.get("Contents", []))
         except Exception as exc:
             raise storage_error("listing", uri, exc) from None
-        return sorted(keys)
 
     @staticmethod
     def delete(uri: str, config: StorageConfig) -> None:
@@ -433,6 +442,12 @@ def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
 def write_bytes(uri: str, data: bytes, config: StorageConfig) -> None:
     """Store ``data`` at ``uri`` whole or not at all (S3 PUT; local write-then-rename)."""
     _backend(uri).write(uri, data, config)
+
+
+def iter_keys(uri: str, config: StorageConfig):
+    """Every object under ``uri``, relative to it, a listing page at a time (no order
+    promised): for a pass over millions of keys without holding them."""
+    return _backend(uri).iter(uri, config)
 
 
 def list_keys(uri: str, config: StorageConfig) -> list[str]:

@@ -257,11 +257,11 @@ def _unlisted(root: str, built: dict, listed: np.ndarray, config) -> list[str]:
     earlier run with other parameters, or put there by hand)."""
     files = {f["path"] for f in built["files"]}
     unlisted = []
-    for key in storage.list_keys(root, config):
+    for key in storage.iter_keys(root, config):
         if key in files or key.startswith(_TRANSIENT):
             continue
         digest = path_digests([key])[0]
         at = np.searchsorted(listed, digest)
         if at >= len(listed) or listed[at] != digest:
             unlisted.append(key)
-    return unlisted
+    return sorted(unlisted)

@@ -8,7 +8,7 @@ import os
 import threading
 from pathlib import Path
 
-from . import storage
+from . import s3client, storage
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class StreamWriter:
             if self._buffer:
                 self._upload_part()
             bucket, key = storage.split_s3(self.uri)
-            storage.patiently(lambda: storage.s3_client(self._config).complete_multipart_upload(
+            s3client.patiently(lambda: s3client.s3_client(self._config).complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=self._upload_id,
                 MultipartUpload={"Parts": self._parts}), self._config)
         self._buffer = bytearray()
@@ -68,9 +68,9 @@ class StreamWriter:
         if self._upload_id is not None:
             bucket, key = storage.split_s3(self.uri)
             try:
-                storage.s3_client(self._config).abort_multipart_upload(Bucket=bucket, Key=key, UploadId=self._upload_id)
+                s3client.s3_client(self._config).abort_multipart_upload(Bucket=bucket, Key=key, UploadId=self._upload_id)
             except Exception as exc:  # the original failure matters more than this one
-                log.warning("could not abort the multipart upload of %s: %s", self.uri, storage.error_code(exc) or exc)
+                log.warning("could not abort the multipart upload of %s: %s", self.uri, s3client.error_code(exc) or exc)
         self._buffer = bytearray()
 
     def _flush_part(self) -> None:
@@ -87,18 +87,18 @@ class StreamWriter:
 
     def _upload_part(self) -> None:
         bucket, key = storage.split_s3(self.uri)
-        client = storage.s3_client(self._config)
+        client = s3client.s3_client(self._config)
         if self._upload_id is None:
-            self._upload_id = storage.patiently(
+            self._upload_id = s3client.patiently(
                 lambda: client.create_multipart_upload(Bucket=bucket, Key=key), self._config)["UploadId"]
         number = len(self._parts) + 1
         part = bytes(self._buffer)
         try:
-            etag = storage.patiently(lambda: client.upload_part(
+            etag = s3client.patiently(lambda: client.upload_part(
                 Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number, Body=part,
                 ContentMD5=storage.content_md5(part)), self._config)["ETag"]
         except Exception as exc:
-            raise storage.storage_error(f"uploading part {number} of", self.uri, exc) from None
+            raise s3client.storage_error(f"uploading part {number} of", self.uri, exc) from None
         self._parts.append({"PartNumber": number, "ETag": etag})
         self._buffer = bytearray()
 

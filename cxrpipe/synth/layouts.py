@@ -224,16 +224,23 @@ def _chexpert_values(seed: int, split: str, ordinal: int) -> tuple[str, ...]:
     block, labels = (_BLOCK, _LABELS) if split == "train" else (_VALID_BLOCK, _VALID_LABELS)
     slot = _slot(seed, ordinal, 2 * len(CHEXPERT_FINDINGS), block)
     rng = np.random.default_rng([seed, ordinal, labels])
-    abnormal = slot < len(CHEXPERT_FINDINGS)
-    odds = [0.8, 0.1, 0.06, 0.04] if abnormal else [0.85, 0.11, 0.0, 0.04]
-    values = [str(rng.choice(["", "0.0", "1.0", "-1.0"], p=odds)) for _ in CHEXPERT_FINDINGS]
-    values[-1] = str(rng.choice(["1.0", "", "0.0", "-1.0"], p=[0.35, 0.55, 0.07, 0.03]))
-    if abnormal:
-        values[slot] = "1.0"
+    odds = [0.8, 0.1, 0.06, 0.04] if slot < len(CHEXPERT_FINDINGS) else [0.85, 0.11, 0.0, 0.04]
+    values = drawn_values(rng, slot, len(CHEXPERT_FINDINGS), odds, [0.35, 0.55, 0.07, 0.03])
     if split == "valid":
         values = [_definite(v, rng) for v in values]
     sick = any(v in ("1.0", "-1.0") for v in values[:-1])  # devices are not a finding
     return ("" if split == "train" else "0.0") if sick else "1.0", *values
+
+
+def drawn_values(rng: np.random.Generator, slot: int, findings: int, odds, device_odds) -> list[str]:
+    """A study's finding values as a report labeler writes them, Support Devices last: each
+    blank, 0.0, 1.0 or -1.0 with ``odds``, the devices with ``device_odds`` (1.0, blank, 0.0,
+    -1.0), and 1.0 for the block's finding ``slot`` when it is one of the ``findings``."""
+    values = [str(rng.choice(["", "0.0", "1.0", "-1.0"], p=odds)) for _ in range(findings)]
+    values[-1] = str(rng.choice(["1.0", "", "0.0", "-1.0"], p=device_odds))
+    if slot < findings:
+        values[slot] = "1.0"
+    return values
 
 
 def _definite(value: str, rng: np.random.Generator) -> str:

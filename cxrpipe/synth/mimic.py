@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from cxrpipe.labels import MIMIC_CLASSES, NO_FINDING
-from cxrpipe.synth.layouts import _BLOCK, _LABELS, _PATIENT, Put, _check, _csv, _encode, _slot
+from cxrpipe.synth.layouts import _BLOCK, _LABELS, _PATIENT, Put, _check, _csv, _encode, _slot, drawn_values
 from cxrpipe.synth.phantom import render_phantom
 
 METADATA = "mimic-cxr-2.0.0-metadata.csv.gz"
@@ -152,12 +152,8 @@ def _labelled_values(seed: int, ordinal: int) -> tuple[str, ...]:
     no finding but Support Devices is 1.0 or -1.0, blank otherwise (the labeler's rule)."""
     slot = _slot(seed, ordinal, 2 * len(MIMIC_FINDINGS), _BLOCK)
     rng = np.random.default_rng([seed, ordinal, _LABELS])
-    abnormal = slot < len(MIMIC_FINDINGS)
-    odds = [0.84, 0.07, 0.05, 0.04] if abnormal else [0.9, 0.1, 0.0, 0.0]
-    values = [str(rng.choice(["", "0.0", "1.0", "-1.0"], p=odds)) for _ in MIMIC_FINDINGS]
-    values[-1] = str(rng.choice(["1.0", "", "0.0", "-1.0"], p=[0.3, 0.65, 0.03, 0.02]))
-    if abnormal:
-        values[slot] = "1.0"
+    odds = [0.84, 0.07, 0.05, 0.04] if slot < len(MIMIC_FINDINGS) else [0.9, 0.1, 0.0, 0.0]
+    values = drawn_values(rng, slot, len(MIMIC_FINDINGS), odds, [0.3, 0.65, 0.03, 0.02])
     sick = any(v in ("1.0", "-1.0") for v in values[:-1])   # devices are not a finding
     values.insert(_NO_FINDING, "" if sick else "1.0")
     return tuple(values)

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import boto3
 import pytest
 
-from cxrpipe import storage
+from cxrpipe import s3client, storage
 
 
 @pytest.fixture
@@ -49,24 +49,24 @@ def metadata_service(monkeypatch):
 
 
 def test_without_any_region_the_instance_region_is_used(metadata_service):
-    region = storage.client_region(storage.StorageConfig(), boto3.session.Session())
+    region = s3client.client_region(storage.StorageConfig(), boto3.session.Session())
     assert region == "eu-west-1"
     assert metadata_service == [("PUT", "/latest/api/token"),
                                 ("GET", "/latest/meta-data/placement/availability-zone/", "token-abc")]
 
 
 def test_flag_and_environment_win_and_custom_endpoints_never_ask(metadata_service, monkeypatch):
-    assert storage.client_region(storage.StorageConfig(region="ap-southeast-2"), boto3.session.Session()) == "ap-southeast-2"
+    assert s3client.client_region(storage.StorageConfig(region="ap-southeast-2"), boto3.session.Session()) == "ap-southeast-2"
     monkeypatch.setenv("AWS_REGION", "us-west-2")
-    assert storage.client_region(storage.StorageConfig(), boto3.session.Session()) == "us-west-2"
+    assert s3client.client_region(storage.StorageConfig(), boto3.session.Session()) == "us-west-2"
     monkeypatch.delenv("AWS_REGION")
-    assert storage.client_region(storage.StorageConfig(endpoint_url="http://127.0.0.1:9"), boto3.session.Session()) is None
+    assert s3client.client_region(storage.StorageConfig(endpoint_url="http://127.0.0.1:9"), boto3.session.Session()) is None
     assert metadata_service == []
 
 
 def test_the_region_reaches_the_client_executors_build(metadata_service):
     config = storage.StorageConfig.from_env(None, None, "ca-central-1")
-    client = storage._new_s3_client(config)
+    client = s3client._new_s3_client(config)
     assert client.meta.region_name == "ca-central-1"
     assert client.meta.endpoint_url == "https://s3.ca-central-1.amazonaws.com"
     assert client.meta.config.retries["mode"] == "adaptive"

@@ -163,10 +163,14 @@ def _check_shard(path: str, data: bytes, entry: dict, num_classes: int) -> FileR
     return report.fold("tfrecords", labels)
 
 
+def path_digest(path: str) -> int:
+    """A path's 8-byte digest: what the unlisted-file check holds per listed JPEG."""
+    return int.from_bytes(hashlib.sha256(path.encode()).digest()[:8], "big")
+
+
 def path_digests(paths) -> np.ndarray:
-    """Sorted uint64 digests of paths: 8 bytes a JPEG for the unlisted-file check."""
-    return np.sort(np.array([int.from_bytes(hashlib.sha256(p.encode()).digest()[:8], "big") for p in paths],
-                            dtype=np.uint64))
+    """uint64 digests of paths (unsorted: the driver sorts all parts' digests once)."""
+    return np.array([path_digest(p) for p in paths], dtype=np.uint64)
 
 
 def merge(reports) -> FileReport:
@@ -260,7 +264,7 @@ def _unlisted(root: str, built: dict, listed: np.ndarray, config) -> list[str]:
     for key in storage.iter_keys(root, config):
         if key in files or key.startswith(_TRANSIENT):
             continue
-        digest = path_digests([key])[0]
+        digest = np.uint64(path_digest(key))
         at = np.searchsorted(listed, digest)
         if at >= len(listed) or listed[at] != digest:
             unlisted.append(key)

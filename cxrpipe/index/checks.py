@@ -102,23 +102,24 @@ def finish(name: str, classes, records, has_views: bool = True) -> DatasetIndex:
     check_class_names(classes)
     kept, rejects, ids, owners = [], [], set(), {}
     for record in records:
-        problem = _problem(record, name, ids, owners)
+        outputs = output_stems(stem(record.image_id, name))
+        problem = _problem(record, outputs, ids, owners)
         if problem:
             rejects.append(IndexReject(record.image_id, record.path, *problem))
             continue
         kept.append(record)
         ids.add(record.image_id)
-        owners.update(dict.fromkeys(output_stems(stem(record.image_id, name)), record.image_id))
+        owners.update(dict.fromkeys(outputs, record.image_id))
     return DatasetIndex(name, tuple(classes), tuple(kept), tuple(rejects), has_views)
 
 
-def _problem(record: Record, name: str, ids, owners) -> tuple[str, str] | None:
+def _problem(record: Record, outputs, ids, owners) -> tuple[str, str] | None:
     escape = path_problem(record.path)
     if escape:
         return "path_escape", escape
     if record.image_id in ids:
         return "duplicate_id", f"the index names {record.image_id!r} more than once"
-    for output in output_stems(stem(record.image_id, name)):
+    for output in outputs:
         if output in owners:
             return "duplicate_id", (f"{record.image_id!r} and {owners[output]!r} would both write "
                                     f"{output!r}")
@@ -202,9 +203,8 @@ def column_positions(name: str, header: list[str], required, optional=()) -> dic
     Args:
         name: the layout (a key of ``_INDEX_NAMES``), for the error.
         header: the stripped header fields.
-        required: column names that must be there; each may be a tuple of accepted spellings
-            (the first one names it in the result).
-        optional: the same, for columns that may be missing.
+        required: column names that must be there.
+        optional: column names that may be missing.
 
     Returns:
         column name -> position, for every required column and every optional one present.
@@ -213,21 +213,15 @@ def column_positions(name: str, header: list[str], required, optional=()) -> dic
         ValueError: a required column is missing: names it, the closest header field when one
             looks misspelled, and the layout the header looks like when it is another's.
     """
-    positions = {}
-    for spellings, needed in [(c, True) for c in required] + [(c, False) for c in optional]:
-        spellings = (spellings,) if isinstance(spellings, str) else tuple(spellings)
-        found = next((header.index(s) for s in spellings if s in header), None)
-        if found is not None:
-            positions[spellings[0]] = found
-        elif needed:
-            raise _missing_column(name, header, spellings)
-    return positions
+    missing = next((column for column in required if column not in header), None)
+    if missing is not None:
+        raise _missing_column(name, header, missing)
+    return {column: header.index(column) for column in (*required, *optional) if column in header}
 
 
-def _missing_column(name: str, header: list[str], spellings) -> ValueError:
-    close = difflib.get_close_matches(spellings[0], header, n=1, cutoff=0.75)
-    wanted = " or ".join(repr(s) for s in spellings)
-    return ValueError(f"--index: expected {_INDEX_NAMES[name]}, with a column {wanted}; "
+def _missing_column(name: str, header: list[str], column: str) -> ValueError:
+    close = difflib.get_close_matches(column, header, n=1, cutoff=0.75)
+    return ValueError(f"--index: expected {_INDEX_NAMES[name]}, with a column {column!r}; "
                       + (f"got {close[0]!r} (misspelled?)" if close else "it is missing")
                       + _layout_hint(name, header) + f"; header {','.join(header)[:300]!r}")
 

@@ -46,6 +46,9 @@ def _storage_options() -> argparse.ArgumentParser:
     parser.add_argument("--s3-region", default=None, metavar="REGION",
                         help="the buckets' AWS region (default: AWS_REGION, AWS_DEFAULT_REGION, the "
                              "profile, else the EC2 instance's own)")
+    parser.add_argument("--s3-checksums", default="auto", choices=["auto", "on", "off"],
+                        help="CRC32 checksums on uploads and reads: auto is on for AWS, off for --s3-endpoint "
+                             "(many S3-compatible servers reject them)")
     parser.add_argument("--s3-part-mb", type=ft.PART_MB, default=16.0,
                         help=f"multipart part size for streamed shards, MiB {ft.PART_MB}")
     parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],

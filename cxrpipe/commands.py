@@ -22,7 +22,8 @@ def _user_errors(build):
 
 def _config(args) -> storage.StorageConfig:
     return _user_errors(lambda: storage.StorageConfig.from_env(
-        args.s3_endpoint, getattr(args, "s3_part_mb", None), getattr(args, "s3_region", None)))
+        args.s3_endpoint, getattr(args, "s3_part_mb", None), getattr(args, "s3_region", None),
+        {"on": True, "off": False}.get(getattr(args, "s3_checksums", "auto"))))
 
 
 def preprocess_job(args):

@@ -36,6 +36,13 @@ def _new_s3_client(config: StorageConfig):
     import boto3
     from botocore.config import Config
 
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=config.endpoint_url, region_name=client_region(config, session),
+                          config=Config(**client_options(config)))
+
+
+def client_options(config: StorageConfig) -> dict:
+    """botocore ``Config`` arguments for this storage config."""
     options = dict(
         # adaptive: standard retries plus a client-side rate limiter that backs off when S3
         # throttles, so the executors of a job slow down together while S3 repartitions.
@@ -45,15 +52,17 @@ def _new_s3_client(config: StorageConfig):
         max_pool_connections=32,
     )
     if config.endpoint_url:
-        # Non-AWS servers want path-style addressing and reject botocore's default CRC headers.
-        options.update(
-            s3={"addressing_style": "path"},
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-        )
-    session = boto3.session.Session()
-    return session.client("s3", endpoint_url=config.endpoint_url, region_name=client_region(config, session),
-                          config=Config(**options))
+        options["s3"] = {"addressing_style": "path"}  # what S3-compatible servers expect
+    # AWS gets botocore's defaults: a CRC32 with every upload (over HTTPS, an aws-chunked
+    # body with the checksum in a trailer) and validation of the checksums reads return.
+    checking = "when_supported" if config.sends_checksums else "when_required"
+    options.update(request_checksum_calculation=checking, response_checksum_validation=checking)
+    return options
+
+
+# The algorithm of multipart uploads, named rather than left to botocore's default: S3 then
+# keeps a checksum per part, and CompleteMultipartUpload must list each part's.
+MULTIPART_CHECKSUM = "CRC32"
 
 
 def client_region(config: StorageConfig, session) -> str | None:

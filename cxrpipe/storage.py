@@ -47,6 +47,9 @@ class StorageConfig:
             after botocore gave up or its retry quota ran dry (``patiently``).
         connect_timeout, read_timeout: seconds.
         part_bytes: the multipart upload part size of streamed objects (shards).
+        checksums: send CRC32 checksums with every upload and validate them on reads (botocore's
+            ``when_supported``, what AWS gets by default); None: on for AWS, off for an
+            S3-compatible endpoint, many of which reject them (``--s3-checksums``).
     """
 
     endpoint_url: str | None = None
@@ -56,6 +59,7 @@ class StorageConfig:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     part_bytes: int = PART_BYTES
+    checksums: bool | None = None
 
     def __post_init__(self):
         if self.endpoint_url is not None:
@@ -68,12 +72,16 @@ class StorageConfig:
 
     @classmethod
     def from_env(cls, endpoint_url: str | None = None, part_mb: float | None = None,
-                 region: str | None = None) -> "StorageConfig":
+                 region: str | None = None, checksums: bool | None = None) -> "StorageConfig":
         """The flags win over ``AWS_ENDPOINT_URL`` and the region's usual sources; empty
         strings count as unset."""
         endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
         options = {"part_bytes": int(part_mb * 1024 * 1024)} if part_mb is not None else {}
-        return cls(endpoint_url=endpoint, region=region or None, **options)
+        return cls(endpoint_url=endpoint, region=region or None, checksums=checksums, **options)
+
+    @property
+    def sends_checksums(self) -> bool:
+        return self.checksums if self.checksums is not None else self.endpoint_url is None
 
 
 def is_s3(uri: str) -> bool:

@@ -13,6 +13,16 @@ from . import s3client, storage
 log = logging.getLogger(__name__)
 
 
+def completed_part(number: int, answer: dict) -> dict:
+    """The ``Parts`` entry of CompleteMultipartUpload for an UploadPart answer: S3 refuses to
+    complete an upload made with a checksum algorithm unless every part's checksum is listed."""
+    part = {"PartNumber": number, "ETag": answer["ETag"]}
+    checksum = f"Checksum{s3client.MULTIPART_CHECKSUM}"
+    if checksum in answer:
+        part[checksum] = answer[checksum]
+    return part
+
+
 class StreamWriter:
     """Write one object in pieces without holding it whole; visible only after ``close``.
 
@@ -88,18 +98,19 @@ class StreamWriter:
     def _upload_part(self) -> None:
         bucket, key = storage.split_s3(self.uri)
         client = s3client.s3_client(self._config)
+        checksum = ({"ChecksumAlgorithm": s3client.MULTIPART_CHECKSUM} if self._config.sends_checksums else {})
         if self._upload_id is None:
             self._upload_id = s3client.patiently(
-                lambda: client.create_multipart_upload(Bucket=bucket, Key=key), self._config)["UploadId"]
+                lambda: client.create_multipart_upload(Bucket=bucket, Key=key, **checksum), self._config)["UploadId"]
         number = len(self._parts) + 1
         part = bytes(self._buffer)
         try:
-            etag = s3client.patiently(lambda: client.upload_part(
+            answer = s3client.patiently(lambda: client.upload_part(
                 Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number, Body=part,
-                ContentMD5=storage.content_md5(part)), self._config)["ETag"]
+                ContentMD5=storage.content_md5(part), **checksum), self._config)
         except Exception as exc:
             raise s3client.storage_error(f"uploading part {number} of", self.uri, exc) from None
-        self._parts.append({"PartNumber": number, "ETag": etag})
+        self._parts.append(completed_part(number, answer))
         self._buffer = bytearray()
 
     def __enter__(self) -> "StreamWriter":

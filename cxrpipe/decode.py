@@ -3,8 +3,7 @@
 The header is read and checked against a pixel limit before any pixel buffer exists: a
 valid PNG of zeros under 1 MB can declare 900 million pixels. Truncation is detected
 here rather than trusted to OpenCV, which can decode a cut JPEG into a partly grey image
-and only log a warning. pydicom is imported lazily so that PNG/JPEG-only workers never
-pay for it.
+and only log a warning. DICOM is decoded by cxrpipe.dicom.
 """
 
 import struct
@@ -16,16 +15,13 @@ import cv2
 import numpy as np
 import simplejpeg
 
+from cxrpipe.dicom import decode_dicom, dicom_size, looks_like_dicom
 from cxrpipe.errors import ImageRejected
+from cxrpipe.gray8 import nonzero_size, to_gray, to_uint8
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _JPEG_SOI = b"\xff\xd8"
 _JPEG_EOI = b"\xff\xd9"
-_DICOM_MAGIC = b"DICM"
-_DICOM_MAGIC_OFFSET = 128  # after the 128-byte preamble (PS3.10 section 7.1)
-# DICOM written without the preamble (older modalities, some PACS exports) starts with a
-# little-endian tag of group 0002 (file meta) or 0008 (identification): read with force.
-_DICOM_BARE_STARTS = (b"\x02\x00", b"\x08\x00")
 
 # Start-of-frame markers. C4 (DHT), C8 (reserved JPG) and CC (DAC) share the range but
 # carry no frame size.
@@ -35,16 +31,6 @@ _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7,
 _ARITHMETIC_SOF = (b"\xff\xc9", b"\xff\xca", b"\xff\xcb", b"\xff\xcd", b"\xff\xce", b"\xff\xcf")
 # Markers with no length field: TEM and the restart markers RST0-7.
 _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
-
-# pydicom signals a malformed file or dataset with these rather than one base class.
-_PYDICOM_ERRORS = (EOFError, struct.error, ValueError, KeyError, TypeError,
-                   AttributeError, NotImplementedError, RuntimeError, OverflowError)
-
-_DICOM_MONOCHROME = frozenset({"MONOCHROME1", "MONOCHROME2"})
-# pydicom converts these to RGB when decoding (its default as_rgb=True).
-_DICOM_COLOR = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT",
-                          "YBR_PARTIAL_420"})
-
 
 def probe(data: bytes) -> tuple[str, int, int]:
     """Read the format and pixel size from the header only, decoding no pixels.
@@ -137,7 +123,7 @@ def _sniff(data: bytes) -> str:
         return "png"
     if data.startswith(_JPEG_SOI):
         return "jpeg"
-    if data[_DICOM_MAGIC_OFFSET:_DICOM_MAGIC_OFFSET + 4] == _DICOM_MAGIC or data[:2] in _DICOM_BARE_STARTS:
+    if looks_like_dicom(data):
         return "dicom"
     raise ImageRejected("not_an_image", f"unknown magic bytes {data[:8].hex()}")
 
@@ -155,7 +141,7 @@ def _png_size(data: bytes) -> tuple[int, int]:
     if zlib.crc32(ihdr[4:21]) != struct.unpack(">I", ihdr[21:25])[0]:
         raise ImageRejected("undecodable", "PNG IHDR chunk fails its CRC")
     width, height = struct.unpack(">II", ihdr[8:16])
-    return _nonzero_size(width, height, "PNG")
+    return nonzero_size(width, height, "PNG")
 
 
 def _check_png_complete(data: bytes) -> None:
@@ -209,7 +195,7 @@ def _jpeg_frame_size(data: bytes, pos: int) -> tuple[int, int]:
         raise ImageRejected("truncated", "JPEG ends inside its frame header")
     height, width = struct.unpack_from(">HH", data, pos + 3)
     # Height 0 means "given later by a DNL marker", which libjpeg does not support.
-    return _nonzero_size(width, height, "JPEG")
+    return nonzero_size(width, height, "JPEG")
 
 
 def _check_jpeg_complete(data: bytes) -> None:
@@ -243,12 +229,6 @@ def _jpeg_scan_start(data: bytes) -> int:
 
 def _jpeg_arithmetic(data: bytes) -> bool:
     return any(marker in data[:_jpeg_scan_start(data)] for marker in _ARITHMETIC_SOF)
-
-
-def _nonzero_size(width: int, height: int, fmt: str) -> tuple[int, int]:
-    if width == 0 or height == 0:
-        raise ImageRejected("undecodable", f"{fmt} header declares {width}x{height}")
-    return width, height
 
 
 # --- PNG and JPEG pixels through OpenCV ----------------------------------------------
@@ -294,133 +274,8 @@ def _imdecode_gray8(data: bytes, fmt: str, flags: int = cv2.IMREAD_UNCHANGED) ->
         raise ImageRejected("undecodable", f"OpenCV could not decode the {fmt}: {err}") from err
     if img is None:
         raise ImageRejected("undecodable", f"OpenCV could not decode the {fmt}")
-    return _to_uint8(_to_gray(img, cv2.COLOR_BGR2GRAY, cv2.COLOR_BGRA2GRAY))
+    return to_uint8(to_gray(img, cv2.COLOR_BGR2GRAY, cv2.COLOR_BGRA2GRAY))
 
 
-def _to_gray(img: np.ndarray, three_to_gray: int, four_to_gray: int) -> np.ndarray:
-    channels = 1 if img.ndim == 2 else img.shape[2]
-    if img.ndim > 3 or channels not in (1, 2, 3, 4):
-        raise ImageRejected("unsupported_mode", f"pixel array of shape {img.shape}")
-    if channels == 1:
-        return img.reshape(img.shape[:2])
-    if channels == 2:
-        return np.ascontiguousarray(img[:, :, 0])  # gray + alpha: the alpha is dropped
-    return cv2.cvtColor(img, three_to_gray if channels == 3 else four_to_gray)
-
-
-def _to_uint8(gray: np.ndarray) -> np.ndarray:
-    if gray.dtype == np.uint8:
-        return gray
-    if gray.dtype.kind not in "uif":
-        raise ImageRejected("unsupported_mode", f"pixel type {gray.dtype}")
-    return _minmax_to_uint8(gray)
-
-
-def _minmax_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Scale linearly from the array's own min-max to 0..255; a constant array gives zeros."""
-    low, high = float(values.min()), float(values.max())
-    if not (np.isfinite(low) and np.isfinite(high)):
-        raise ImageRejected("undecodable", "pixel values are not finite")
-    if high <= low:
-        return np.zeros(values.shape, np.uint8)
-    # float32 holds every 16-bit value exactly and halves the temporary of float64.
-    scaled = values.astype(np.float32)
-    scaled -= low
-    scaled *= 255.0 / (high - low)
-    return np.rint(scaled, out=scaled).astype(np.uint8)
-
-
-# --- DICOM ---------------------------------------------------------------------------
-
-def _dicom_size(data: bytes) -> tuple[int, int]:
-    ds = _read_dicom(data, stop_before_pixels=True)
-    try:
-        rows, columns = ds.get("Rows"), ds.get("Columns")
-    except _PYDICOM_ERRORS as err:
-        raise ImageRejected("undecodable", f"DICOM Rows/Columns unreadable: {err}") from err
-    if rows is None or columns is None:
-        raise ImageRejected("dicom_no_pixels", "DICOM header has no Rows/Columns")
-    return _nonzero_size(int(columns), int(rows), "DICOM")
-
-
-def _read_dicom(data: bytes, stop_before_pixels: bool):
-    from pydicom import dcmread
-    from pydicom.errors import BytesLengthException, InvalidDicomError
-
-    bare = data[_DICOM_MAGIC_OFFSET:_DICOM_MAGIC_OFFSET + 4] != _DICOM_MAGIC
-    try:
-        ds = dcmread(BytesIO(data), stop_before_pixels=stop_before_pixels, force=bare)
-    except EOFError as err:
-        raise ImageRejected("truncated", f"DICOM ends inside an element: {err}") from err
-    except (InvalidDicomError, BytesLengthException, *_PYDICOM_ERRORS) as err:
-        raise ImageRejected("undecodable", f"pydicom could not parse the file: {err}") from err
-    if bare:
-        _default_transfer_syntax(ds)
-    return ds
-
-
-def _default_transfer_syntax(ds) -> None:
-    """A bare dataset (no file meta) is stored as pydicom read it: set that transfer syntax."""
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
-
-    meta = getattr(ds, "file_meta", None)
-    if meta is not None and "TransferSyntaxUID" in meta:
-        return
-    implicit, little = getattr(ds, "original_encoding", (True, True))
-    if meta is None:
-        ds.file_meta = meta = FileMetaDataset()
-    meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
-                              ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
-
-
-def _decode_dicom(data: bytes) -> np.ndarray:
-    ds = _read_dicom(data, stop_before_pixels=False)
-    if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
-        raise ImageRejected("dicom_no_pixels", "DICOM dataset has no pixel data element")
-    _check_dicom_decodable(ds)
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
-    if photometric not in _DICOM_MONOCHROME | _DICOM_COLOR:
-        raise ImageRejected("unsupported_mode", f"DICOM PhotometricInterpretation {photometric}")
-    try:
-        return _dicom_pixels_gray8(ds, photometric)
-    except _PYDICOM_ERRORS as err:
-        raise ImageRejected("undecodable", f"pydicom could not decode the pixels: {err}") from err
-
-
-def _check_dicom_decodable(ds) -> None:
-    from pydicom.pixels import get_decoder
-    from pydicom.pixels.utils import get_expected_length
-
-    syntax = ds.file_meta.get("TransferSyntaxUID")
-    if syntax is None:
-        raise ImageRejected("undecodable", "DICOM file meta has no TransferSyntaxUID")
-    try:
-        decoder = get_decoder(syntax)
-    except NotImplementedError as err:
-        raise ImageRejected("undecodable", f"no decoder for transfer syntax {syntax.name} "
-                            f"({syntax})") from err
-    if not decoder.is_available:
-        raise ImageRejected("undecodable", f"transfer syntax {syntax.name} ({syntax}) needs a "
-                            f"plugin: {'; '.join(decoder.missing_dependencies)}")
-    if not syntax.is_compressed and "PixelData" in ds:
-        expected, got = get_expected_length(ds, "bytes"), len(ds.PixelData)
-        if got < expected:
-            raise ImageRejected("truncated", f"DICOM pixel data has {got} of {expected} bytes")
-
-
-def _dicom_pixels_gray8(ds, photometric: str) -> np.ndarray:
-    from pydicom.pixels import apply_modality_lut, apply_voi_lut, pixel_array
-
-    pixels = pixel_array(ds, index=0)  # decodes the first frame only
-    if photometric in _DICOM_COLOR:
-        return _to_uint8(_to_gray(pixels, cv2.COLOR_RGB2GRAY, cv2.COLOR_RGBA2GRAY))
-    if pixels.ndim != 2:
-        raise ImageRejected("unsupported_mode", f"{photometric} frame of shape {pixels.shape}")
-    gray = _minmax_to_uint8(apply_voi_lut(apply_modality_lut(pixels, ds), ds))
-    # MONOCHROME1 stores X-ray absorption as dark; the rest of the pipeline expects bright.
-    return 255 - gray if photometric == "MONOCHROME1" else gray
-
-
-_HEADER_READERS = {"png": _png_size, "jpeg": _jpeg_size, "dicom": _dicom_size}
-_DECODERS = {"png": _decode_png, "jpeg": _decode_jpeg, "dicom": _decode_dicom}
+_HEADER_READERS = {"png": _png_size, "jpeg": _jpeg_size, "dicom": dicom_size}
+_DECODERS = {"png": _decode_png, "jpeg": _decode_jpeg, "dicom": decode_dicom}

@@ -28,7 +28,8 @@ EXTRAS = {
     # Packs the virtual environment EMR runs (spark-submit --archives env.tar.gz#environment).
     # `cxrpipe emr package` builds the wheel with this environment's setuptools: 70.1 is the first
     # with bdist_wheel of its own (a fresh venv's 65.5 needs the `wheel` package, which is phasing it out).
-    "emr": ["venv-pack>=0.2.0", "boto3>=1.34", "setuptools>=70.1"],
+    # pyelftools reads the packed archive's .so files: each must load on EMR 7's glibc 2.34 and CPU.
+    "emr": ["venv-pack>=0.2.0", "boto3>=1.34", "setuptools>=70.1", "pyelftools>=0.31"],
 }
 EXTRAS["test"] = sorted(
     set(EXTRAS["spark"] + EXTRAS["aws"] + EXTRAS["train"] + EXTRAS["demo"] + EXTRAS["emr"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from .emr.package import MACHINES
 from .emr.requests import RELEASE_LABEL
 
 EXAMPLE = """examples:
@@ -56,6 +57,9 @@ def _package(sub, parents) -> None:
                    help="where the nodes' python3.11 lives: bin/python in the archive links to PREFIX/bin/python3.11")
     p.add_argument("--pip-option", action="append", default=[], metavar="OPT",
                    help="an extra option for pip install in the environment (repeatable), e.g. --index-url=URL")
+    p.add_argument("--arch", default=None, choices=sorted(MACHINES),
+                   help="the nodes' CPU (aarch64: Graviton); refused unless --python runs on it. "
+                        "Unset: --python's own")
     p.add_argument("--wheel-only", action="store_true", help="only the wheel (bootstrap.sh or image installs)")
     p.set_defaults(handler=commands.package)
 

@@ -5,6 +5,7 @@
 - ``policy``: the least-privilege IAM policy a job needs.
 - ``package``: the project's wheel and a venv-pack archive of its environment; ``envcheck``: is an
   archive's cxrpipe the same build as the checkout's?
+- ``elfcheck``: will every compiled file in an archive load on EMR 7 (glibc 2.34, the nodes' CPU)?
 - ``stage``: uploading those artifacts and the job scripts to an S3 staging prefix.
 - ``submit``: the shell that calls EMR with clients it is handed, waits and reports.
 - ``commands``: what each `cxrpipe emr` subcommand does (parsers: ``cxrpipe.emr_cli``).

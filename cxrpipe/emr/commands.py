@@ -39,7 +39,7 @@ def package(args) -> int:
         print("building the wheel and packing its environment (installs the dependencies: a few minutes) ...",
               flush=True)
     built = packaging.package(root, Path(args.out), args.python, args.python_prefix, tuple(args.pip_option),
-                              args.wheel_only)
+                              args.wheel_only, args.arch)
     for path in (built.wheel, built.archive):
         if path is not None:
             print(f"{path}  {path.stat().st_size / 1e6:,.1f} MB")

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UserError
+from . import elfcheck
 
 log = logging.getLogger(__name__)
 
 # What the cluster installs with the wheel; the same extras as docker/ and emr/bootstrap.sh.
 EXTRAS = "aws"
 PYTHON_VERSION = (3, 11)  # EMR 7.x's python3.11
-MACHINES = {"x86_64", "aarch64"}  # EMR's instance architectures (aarch64: Graviton)
+# EMR's instance architectures (aarch64: Graviton), each with its build container's platform.
+MACHINES = set(elfcheck.DOCKER_PLATFORMS)
 # Files a wheel build needs from the checkout (copied, so a stale build/ never leaks into it).
 SOURCES = ("setup.py", "README.md", "cxrpipe")
 WHEEL_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip entry can hold
@@ -97,14 +99,19 @@ def _cfg_line(line: str, prefix: str, target: str) -> str:
     return line
 
 
-def check_interpreter(facts: dict) -> None:
+def check_interpreter(facts: dict, machine: str | None = None) -> str:
     """Refuse an interpreter whose environment could not run on EMR 7.x nodes.
 
     Args:
         facts: ``{"version": [3, 11], "system": "Linux", "machine": "x86_64"}`` of the base Python.
+        machine: the nodes' architecture (``--arch``); None: the interpreter's own.
+
+    Returns:
+        The architecture the environment is for.
 
     Raises:
-        UserError: not Python 3.11, or not Linux on x86_64/aarch64 (the wheels would not load there).
+        UserError: not Python 3.11, not Linux on x86_64/aarch64 (the wheels would not load there),
+            or another architecture than ``machine`` (pip installs wheels for the machine it runs on).
     """
     if tuple(facts["version"]) != PYTHON_VERSION:
         found = ".".join(map(str, facts["version"]))
@@ -113,6 +120,11 @@ def check_interpreter(facts: dict) -> None:
     if facts["system"] != "Linux" or facts["machine"] not in MACHINES:
         raise UserError(f"binary wheels packed on {facts['system']} {facts['machine']} will not load on EMR: "
                         "pack on Linux x86_64 (aarch64 for Graviton instances), e.g. in an amazonlinux:2023 container")
+    if machine is not None and facts["machine"] != machine:
+        raise UserError(f"--arch {machine}, but --python runs on {facts['machine']} and pip installs wheels for that: "
+                        f"pack on {machine}, e.g. in the amazonlinux:2023 container with --platform "
+                        f"{elfcheck.DOCKER_PLATFORMS[machine]} (docs/emr.md)")
+    return facts["machine"]
 
 
 def _interpreter_facts(python: str) -> dict:
@@ -190,15 +202,20 @@ def wheel_name(root: Path) -> str:
 
 
 def build_env(wheel: Path, out_dir: Path, base_python: str = "python3.11", python_prefix: str = "/usr",
-              pip_options: tuple[str, ...] = ()) -> Path:
-    """Pack a fresh venv holding ``wheel[aws]`` into ``out_dir/env.tar.gz``.
+              pip_options: tuple[str, ...] = (), machine: str | None = None) -> Path:
+    """Pack a fresh venv holding ``wheel[aws]`` into ``out_dir/env.tar.gz`` and check it loads on EMR 7.
+
+    Args:
+        machine: the nodes' architecture (x86_64, aarch64); None: ``base_python``'s own.
 
     Raises:
-        UserError: venv-pack missing, an unsuitable interpreter, or a failed install.
+        UserError: venv-pack or pyelftools missing, an unsuitable interpreter, a failed install, or a
+            compiled file in the archive that EMR 7's glibc or architecture cannot load.
     """
     if importlib.util.find_spec("venv_pack") is None:
         raise UserError("venv-pack is not installed: pip install venv-pack (it packs the environment)")
-    check_interpreter(_interpreter_facts(base_python))
+    elfcheck.require_pyelftools()
+    machine = check_interpreter(_interpreter_facts(base_python), machine)
     archive = out_dir / "env.tar.gz"
     with tempfile.TemporaryDirectory(prefix="cxrpipe-env-") as tmp:
         venv = Path(tmp) / "env"
@@ -207,13 +224,15 @@ def build_env(wheel: Path, out_dir: Path, base_python: str = "python3.11", pytho
             _run(command)
         relink_python(venv, python_prefix)
         _run(pack)
+    # The packed bytes are what the nodes unpack, so they are what is checked.
+    elfcheck.check_archive_runs_on_emr(archive, machine)
     return archive
 
 
 def package(root: Path, out_dir: Path, base_python: str = "python3.11", python_prefix: str = "/usr",
-            pip_options: tuple[str, ...] = (), wheel_only: bool = False) -> Package:
-    """The wheel and (unless ``wheel_only``) the environment archive, in ``out_dir``."""
+            pip_options: tuple[str, ...] = (), wheel_only: bool = False, machine: str | None = None) -> Package:
+    """The wheel and (unless ``wheel_only``) the environment archive for ``machine`` nodes, in ``out_dir``."""
     wheel = build_wheel(root, out_dir)
     if wheel_only:
         return Package(wheel, None)
-    return Package(wheel, build_env(wheel, out_dir, base_python, python_prefix, pip_options))
+    return Package(wheel, build_env(wheel, out_dir, base_python, python_prefix, pip_options, machine))

@@ -14,6 +14,12 @@ EXAMPLE = """examples:
          --output s3://BUCKET/nih-299
   cxrpipe emr status --cluster-id j-XXXXXXXXXXXXX
 """
+POLICY_EXAMPLE = """examples:
+  cxrpipe emr policy --staging s3://BUCKET/cxrpipe-staging -- run --dataset nih ... > job-role.json
+  cxrpipe emr policy --document ecr-repository --account 123456789012 --region us-east-1 \\
+      --serverless-app 00fxxxxxxxxxxxxx > repository-policy.json
+  cxrpipe emr policy --document all --account 123456789012 --region us-east-1 -- run ...
+"""
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -120,11 +126,35 @@ def _status(sub, parents) -> None:
     p.set_defaults(handler=commands.status)
 
 
-def _policy(sub, parents) -> None:
-    from .emr import commands
+def _flag(check):
+    """An argparse ``type=`` from a ``text -> value`` check raising ValueError (its message shown as is)."""
+    def parse(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = check.__name__
+    return parse
 
-    p = sub.add_parser("policy", parents=parents, formatter_class=_Formatter,
-                       help="print the least-privilege IAM policy a job needs (for its instance or execution role)")
+
+def _policy(sub, parents) -> None:
+    from .emr import commands, iam
+
+    p = sub.add_parser("policy", parents=parents, formatter_class=_Formatter, epilog=POLICY_EXAMPLE,
+                       help="print the IAM policies a job needs: its role's permissions, the roles' trust, "
+                            "the custom image's repository policy")
+    p.add_argument("--document", default="job-role", choices=[*iam.DOCUMENTS, "all"],
+                   help="which one to print, alone (ready for file://); all: a JSON object of every one the "
+                        "flags allow, each with where it attaches")
     p.add_argument("--staging", default=None, metavar="S3_URI", help="also read the staged artifacts, write logs")
-    p.add_argument("job", nargs="*", metavar="-- COMMAND ARGS", help="the cxrpipe job, as for submit")
+    p.add_argument("--kms-key", action="append", default=[], metavar="ARN", type=_flag(iam.kms_key_arn),
+                   help="the KMS key the buckets encrypt with (SSE-KMS; repeatable): the job role may use it through S3")
+    p.add_argument("--account", default=None, type=_flag(iam.account_id),
+                   help="the AWS account id (emr-service-role-trust, ecr-repository)")
+    p.add_argument("--region", default=None, type=_flag(iam.region_name),
+                   help="the cluster's or application's region (emr-service-role-trust, ecr-repository); "
+                        "unset: AWS_REGION or AWS_DEFAULT_REGION")
+    p.add_argument("--serverless-app", default=None, metavar="APP_ID", type=_flag(iam.application_id),
+                   help="the EMR Serverless application the custom image is for (ecr-repository)")
+    p.add_argument("job", nargs="*", metavar="-- COMMAND ARGS", help="the cxrpipe job, as for submit (job-role)")
     p.set_defaults(handler=commands.policy)

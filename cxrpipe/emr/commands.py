@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 import tempfile
@@ -244,7 +245,28 @@ def _latest_step(emr, cluster_id: str) -> str:
 
 
 def policy(args) -> int:
-    """Print the IAM policy document the job (and, with --staging, its artifacts and logs) needs."""
+    """Print the IAM document ``--document`` names (or, with ``all``, every one the flags allow)."""
+    from . import iam
+
+    inputs = iam.Inputs(job_policy=_job_policy(args) if args.job else None, account=args.account,
+                        region=args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+                        application=args.serverless_app)
+    if args.document == "all":
+        written, left_out = iam.every_document(inputs)
+        print(json.dumps(written, indent=2))
+        for name, flags in left_out.items():
+            print(f"left out {name}: it needs {' and '.join(flags)}", file=sys.stderr)
+        return 0
+    needs = iam.missing(args.document, inputs)
+    if needs:
+        raise UserError(f"--document {args.document} needs {' and '.join(needs)}")
+    print(json.dumps(iam.DOCUMENTS[args.document].build(inputs), indent=2))
+    print(f"# {args.document}: {iam.DOCUMENTS[args.document].attach}", file=sys.stderr)
+    return 0
+
+
+def _job_policy(args) -> dict:
+    """The job role's permissions: the job's S3 reads and writes, staging, logs, SSE-KMS keys."""
     from ..cli import build_parser
     from .policy import job_locations, job_policy
 
@@ -254,7 +276,5 @@ def policy(args) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from None
     staging = args.staging.rstrip("/") if args.staging else None
-    document = job_policy(reads, writes, artifacts=staging and storage.join(staging, "cxrpipe-*"),
-                          logs=staging and storage.join(staging, "logs"))
-    print(json.dumps(document, indent=2))
-    return 0
+    return job_policy(reads, writes, artifacts=staging and storage.join(staging, "cxrpipe-*"),
+                      logs=staging and storage.join(staging, "logs"), kms_keys=tuple(args.kms_key))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ..index import READERS, companion_uris
 from ..storage import split_s3
+from .iam import kms_statement
 
 # Parsed options whose value the job reads, and the one it writes (``cxrpipe preprocess|shards|run``).
 READ_OPTIONS = ("images", "index", "input")
@@ -42,7 +43,7 @@ def _objects(uri: str) -> list[str]:
 
 
 def job_policy(reads: list[str], writes: list[str], artifacts: str | None = None,
-               logs: str | None = None) -> dict:
+               logs: str | None = None, kms_keys: tuple[str, ...] = ()) -> dict:
     """An IAM policy document allowing exactly what the job does in S3.
 
     Args:
@@ -50,6 +51,8 @@ def job_policy(reads: list[str], writes: list[str], artifacts: str | None = None
         writes: dataset roots the job writes.
         artifacts: the staged prefix EMR reads the job scripts and environment from.
         logs: the log prefix EMR (on EC2, as the instance role) writes to.
+        kms_keys: ARNs of the KMS keys the buckets encrypt with (SSE-KMS): S3 uses them on the
+            job's behalf, with the job's permissions.
 
     Returns:
         A policy document (``Version`` and ``Statement``), ready for ``json.dumps``.
@@ -73,4 +76,6 @@ def job_policy(reads: list[str], writes: list[str], artifacts: str | None = None
         # Shard writing first aborts the uploads a killed earlier attempt left under tfrecords/.
         statements.append({"Sid": "FindStaleUploads", "Effect": "Allow", "Action": ["s3:ListBucketMultipartUploads"],
                            "Resource": [f"arn:aws:s3:::{b}" for b in sorted({split_s3(u)[0] for u in writes})]})
+    if kms_keys:
+        statements.append(kms_statement(list(kms_keys)))
     return {"Version": "2012-10-17", "Statement": statements}

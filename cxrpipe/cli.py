@@ -125,9 +125,14 @@ def _preprocess_options() -> argparse.ArgumentParser:
     p.add_argument("--resize", default="exact", choices=["exact", "fast"],
                    help="exact: one area resize (the reference); fast: an integer area shrink "
                         "first, about twice as fast, pixels slightly different (docs/performance.md)")
-    p.add_argument("--reduced-decode", action="store_true",
-                   help="decode large JPEGs at 1/2, 1/4 or 1/8 scale (never below --size): much "
-                        "faster, pixels differ more (docs/performance.md); off by default")
+    decode = p.add_mutually_exclusive_group()
+    decode.add_argument("--exact-decode", action="store_true",
+                        help="decode every JPEG in full; by default a large JPEG is decoded at 1/2, 1/4 "
+                             "or 1/8 scale where that keeps 3 times --size on its shorter side "
+                             "(within 1 gray level, docs/performance.md)")
+    decode.add_argument("--reduced-decode", action="store_true",
+                        help="decode JPEGs at the smallest scale keeping --size, also with --clahe-at "
+                             "source: faster still, pixels differ more (docs/performance.md)")
     p.add_argument("--max-pixels", type=ft.MAX_PIXELS, default=50_000_000,
                    help=f"larger images (by their header) are rejected before decoding {ft.MAX_PIXELS}")
     p.add_argument("--max-reject-fraction", type=ft.FRACTION, default=0.01,

@@ -44,7 +44,8 @@ def preprocess_job(args):
         render = RenderParams(
             size=args.size, clahe_clip=args.clahe_clip, clahe_grid=args.clahe_grid,
             clahe_at=args.clahe_at, flips=parse_flips(args.flips), jpeg_quality=args.jpeg_quality,
-            max_pixels=args.max_pixels, resize=args.resize, reduced_decode=args.reduced_decode,
+            max_pixels=args.max_pixels, resize=args.resize,
+            decode="exact" if args.exact_decode else "reduced" if args.reduced_decode else "auto",
         )
         return PreprocessJob(
             dataset=args.dataset, images_uri=args.images, output_uri=args.output,

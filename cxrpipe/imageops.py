@@ -21,8 +21,8 @@ from cxrpipe.errors import ImageRejected
 from cxrpipe.layout import AUGMENTATIONS
 
 __all__ = [
-    "AUGMENTATIONS", "CLAHE_AT", "FLIPS", "RESIZES", "RenderParams", "Rendered", "clahe",
-    "decode_gray8", "encode_jpeg", "flip", "parse_flips", "probe", "render", "resize_area",
+    "AUGMENTATIONS", "AUTO_REDUCE_MARGIN", "CLAHE_AT", "DECODES", "FLIPS", "RESIZES", "RenderParams",
+    "Rendered", "clahe", "decode_gray8", "encode_jpeg", "flip", "parse_flips", "probe", "render", "resize_area",
 ]
 
 # cv2.flip codes: 1 mirrors left-right, 0 top-bottom, -1 both (a 180° rotation).
@@ -167,6 +167,13 @@ _PIPELINES = {
 }
 CLAHE_AT = tuple(_PIPELINES)
 
+DECODES = ("auto", "exact", "reduced")
+# A DCT-scaled decode then an area resize differs from a full decode then the same resize at
+# the edges of the scaled pixels, and CLAHE amplifies it. Measured after CLAHE on phantoms
+# (docs/performance.md): with the decoded side 1-2x the output the mean difference was
+# 1.0-1.9 gray levels, from 3x on 0.4-0.85.
+AUTO_REDUCE_MARGIN = 3
+
 
 def _is_int(value) -> bool:
     return isinstance(value, Integral) and not isinstance(value, bool)
@@ -189,7 +196,7 @@ _PARAM_CHECKS = (
     ("jpeg_quality", "an integer from 1 to 100", lambda v: _is_int(v) and 1 <= v <= 100),
     ("max_pixels", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
     ("resize", f"one of {list(RESIZES)}", lambda v: isinstance(v, str) and v in RESIZES),
-    ("reduced_decode", "True or False", lambda v: isinstance(v, bool)),
+    ("decode", f"one of {list(DECODES)}", lambda v: isinstance(v, str) and v in DECODES),
 )
 
 
@@ -199,9 +206,12 @@ class RenderParams:
 
     The defaults reproduce the original pipeline: CLAHE (clip 2, 8×8 tiles) after a
     299×299 area resize, and the original plus three flips per input. ``resize="fast"``
-    (see ``resize_area``) and ``reduced_decode`` (large JPEGs decoded at 1/2, 1/4 or 1/8
-    scale, never below ``size``) trade pixel fidelity for speed and are off by default;
-    docs/performance.md gives their measured differences.
+    (see ``resize_area``) trades pixel fidelity for speed and is off by default. ``decode``:
+    ``"auto"`` decodes a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) where the
+    decoded image keeps ``AUTO_REDUCE_MARGIN`` × ``size`` on its shorter side and CLAHE
+    runs at the output, which measured within 1 gray level of a full decode; ``"exact"``
+    always decodes in full; ``"reduced"`` takes the smallest scale keeping ``size``, with
+    either ``clahe_at``, and moves pixels more. docs/performance.md gives the figures.
     """
 
     size: int = 299
@@ -212,7 +222,7 @@ class RenderParams:
     jpeg_quality: int = 95
     max_pixels: int = 50_000_000
     resize: str = "exact"
-    reduced_decode: bool = False
+    decode: str = "auto"
 
     def __post_init__(self):
         """Raises ValueError naming the field, what was expected and what came."""
@@ -252,8 +262,7 @@ def render(data: bytes, params: RenderParams) -> Rendered:
         ImageRejected: the input cannot be used (see ``decode_gray8``), or its sides are more
             than ``MAX_ASPECT``:1 apart (``extreme_aspect``); nothing partial is returned.
     """
-    reduce_to = params.size if params.reduced_decode else None
-    fmt, width, height, gray = decode_with_header(data, params.max_pixels, reduce_to)
+    fmt, width, height, gray = decode_with_header(data, params.max_pixels, _reduce_to(params))
     if max(width, height) > MAX_ASPECT * min(width, height):
         raise ImageRejected("extreme_aspect", f"{width}x{height}: sides more than {MAX_ASPECT}:1 apart "
                             f"would be stretched into a {params.size}x{params.size} square")
@@ -261,3 +270,13 @@ def render(data: bytes, params: RenderParams) -> Rendered:
     images = (("none", base),) + tuple((name, FLIPS[name](base)) for name in params.flips)
     versions = tuple((name, encode_jpeg(img, params.jpeg_quality)) for name, img in images)
     return Rendered(fmt, width, height, versions)
+
+
+def _reduce_to(params: RenderParams) -> int | None:
+    """The smallest side a reduced JPEG decode may leave (None: decode in full)."""
+    if params.decode == "reduced":
+        return params.size
+    # CLAHE at full resolution sees the scaled pixels themselves: 2.7 gray levels apart.
+    if params.decode == "auto" and params.clahe_at == "output":
+        return params.size * AUTO_REDUCE_MARGIN
+    return None

@@ -396,7 +396,7 @@ def test_encode_jpeg_rejects_colour_arrays():
     ("size", 0), ("size", 2.5), ("clahe_clip", 0.0), ("clahe_grid", 0),
     ("clahe_at", "middle"), ("flips", ("hflip", "hflip")), ("flips", ["hflip"]),
     ("flips", ("h",)), ("jpeg_quality", 101), ("max_pixels", 0),
-    ("resize", "quick"), ("reduced_decode", 1), ("reduced_decode", "yes"),
+    ("resize", "quick"), ("decode", "fast"), ("decode", True),
 ])
 def test_render_params_reject_bad_values_naming_the_field(field, value):
     with pytest.raises(ValueError) as info:
@@ -516,7 +516,7 @@ def test_reduced_decode_leaves_small_jpegs_and_pngs_at_full_size():
 
 def test_render_with_reduced_decode_matches_a_reduced_read_reference():
     data = jpeg_bytes(smooth_phantom(1300, 1250))
-    result = render(data, RenderParams(reduced_decode=True))
+    result = render(data, RenderParams(decode="reduced"))
     assert (result.source_width, result.source_height) == (1250, 1300)
     reduced = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_GRAYSCALE_4)
     expected = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(

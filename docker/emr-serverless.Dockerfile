@@ -1,9 +1,13 @@
 # A custom image for EMR Serverless with cxrpipe installed in the image's Python 3.11, so jobs
 # need no --archives. From the checkout's root:
 #   cxrpipe emr package --out dist --wheel-only
-#   docker build -f docker/emr-serverless.Dockerfile -t cxrpipe-emr-serverless .
+#   docker build --platform linux/amd64 -f docker/emr-serverless.Dockerfile -t cxrpipe-emr-serverless .
+# --platform is the application's architecture: linux/amd64 for X86_64 (the default), linux/arm64 for
+# ARM64. Without it Docker builds for the building machine (arm64 on an Apple-silicon Mac), and
+# the application fails to start. Then: push to ECR, and give the repository the policy
+# `cxrpipe emr policy --document ecr-repository ...` prints (docs/emr.md, "EMR Serverless").
 # EMR on EKS: the same file on its base image,
-#   docker build -f docker/emr-serverless.Dockerfile \
+#   docker build --platform linux/amd64 -f docker/emr-serverless.Dockerfile \
 #       --build-arg BASE=public.ecr.aws/emr-on-eks/spark/emr-7.14.0:latest -t cxrpipe-emr-eks .
 # Keep EMR_RELEASE equal to the application's release label (and to emr/cluster.json's).
 ARG EMR_RELEASE=emr-7.14.0

@@ -131,3 +131,22 @@ def test_values_aws_would_refuse_stop_at_parse_time(capsys, flag, value, said):
     assert exited.value.code == 2
     err = capsys.readouterr().err
     assert flag in err and said in err
+
+
+def test_every_docker_build_the_docs_and_the_dockerfile_show_says_its_platform():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for path in (root / "docs" / "emr.md", root / "docker" / "emr-serverless.Dockerfile"):
+        builds = re.findall(r"docker build[^\n]*", path.read_text())
+        assert builds, path
+        assert [b for b in builds if "--platform linux/" not in b] == [], path
+
+
+def test_the_docs_walk_uses_documents_that_exist():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "emr.md").read_text()
+    named = set(re.findall(r"--document ([\w-]+)", docs))
+    assert {"ecr-repository", "serverless-execution-role-trust", "all"} <= named
+    assert named <= {*iam.DOCUMENTS, "all", "NAME"}

@@ -12,6 +12,12 @@ On NIH-like 1024×1024 PNGs (cxrpipe synth), every image written in all four ver
 - `cxrpipe run` on local Spark, outputs to local files and, with the inputs, to an S3 server
   (moto, started here on 127.0.0.1 and stopped by PID), for each core count.
 
+With --kinds cr,dicom,jpeg (any of them; nih is the above): `cxrpipe run --dataset folders` over
+copies of the real DICOM CR (RG1_UNCR.dcm), synthetic MIMIC-CXR-sized DICOMs (2500×3000, 12
+bits stored) or original-size CheXpert-like JPEGs (2320×2828), against each kind's floor in
+the same run: for DICOM pydicom's read, cxrpipe's uint8 table and lookup, resize, CLAHE and the
+four encodes; for the JPEGs the decode at the default decode's scale and the four encodes.
+
 Spark runs are timed at two dataset sizes; marginal rate = (n2 - n1) / (t2 - t1) separates
 Spark's start-up. Each populated (split, class) partition adds a shard-writing task with a fixed
 cost, and small datasets leave some of NIH's 45 partitions empty, so sizes under 300 count
@@ -41,7 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import run_throughput  # noqa: E402
 from run_throughput import _stat, become_subreaper, cxrpipe, fit, tree_run  # noqa: E402
-from stages import example_of  # noqa: E402
+from stages import example_of, mimic_dicom  # noqa: E402
 
 ALL_SPLITS = ("--augment-splits", "train,val,test")
 VERSIONS = 4
@@ -172,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="runs per Spark point; the fastest counts")
     parser.add_argument("--no-s3", action="store_true", help="skip the runs against the S3 server")
     parser.add_argument("--work", default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--kinds", default="nih",
+                        help="comma list of sources: nih (the baselines above), cr, dicom, jpeg")
+    parser.add_argument("--large-sizes", default="40,120", help="two dataset sizes for cr, dicom, jpeg")
     parser.add_argument("--collect-driver", nargs=3, metavar=("IMAGES", "OUT", "CORES"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.collect_driver:
@@ -183,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     cores = [int(c) for c in args.cores.split(",")]
     work = Path(args.work or tempfile.mkdtemp(prefix="cxrpipe-baselines-"))
+    kinds = args.kinds.split(",")
+    for kind in kinds:
+        if kind in LARGE_KINDS:
+            large_kind(kind, sorted(int(n) for n in args.large_sizes.split(",")), cores, work, args.repeats)
+    if "nih" not in kinds:
+        return 0
     local = {"raw": {n: str(work / f"raw-{n}") for n in sizes}, "out": str(work / "out"), "extra": ()}
     for n in sizes:
         synthesize(local["raw"][n], n)
@@ -214,6 +229,91 @@ def main(argv: list[str] | None = None) -> int:
         results["s3"] = s3_runs(sizes, cores, best)
     report(sizes, cores, floor, (pillow_cpu, pillow_wall), driver, results)
     return 0
+
+
+LARGE_KINDS = {"cr": "DICOM CR 1955x1841 (real)", "dicom": "DICOM 2500x3000 (synthetic, 12-bit)",
+               "jpeg": "JPEG 2320x2828 (CheXpert original size)"}
+
+
+def large_pool(kind: str, count: int = 4) -> list[tuple[str, bytes]]:
+    """(extension, bytes) of a few distinct source files of one kind."""
+    from cxrpipe.synth import render_phantom
+    rng = np.random.default_rng(7)
+    if kind == "cr":
+        from pydicom.data import get_testdata_file
+        return [(".dcm", Path(get_testdata_file("RG1_UNCR.dcm")).read_bytes())]
+    if kind == "dicom":
+        return [(".dcm", mimic_dicom(rng)) for _ in range(count)]
+    return [(".jpg", cv2.imencode(".jpg", render_phantom(rng, (2828, 2320), ()),
+                                  [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()) for _ in range(count)]
+
+
+def write_folders(root: Path, pool: list[tuple[str, bytes]], n: int) -> None:
+    """n files under root/train/NORMAL, the pool's files in turn (the work per image is the same)."""
+    folder = root / "train" / "NORMAL"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        ext, data = pool[i % len(pool)]
+        (folder / f"img{i:05d}{ext}").write_bytes(data)
+
+
+def large_floor(pool: list[tuple[str, bytes]], repeats: int = 5) -> float:
+    """CPU seconds per image of the kind's floor (see the module's docstring)."""
+    from cxrpipe.imageops import AUTO_REDUCE_MARGIN, clahe, encode_jpeg, resize_area
+    from cxrpipe.decode import decode_with_header
+    reads = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+             8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+    total = 0.0
+    for _ in range(repeats):
+        for ext, data in pool:
+            if ext == ".dcm":
+                started = time.process_time()
+                base = clahe(resize_area(dicom_table_decode(data), 299))
+            else:
+                _, width, _, gray = decode_with_header(data, 10**9, 299 * AUTO_REDUCE_MARGIN)
+                base = clahe(resize_area(gray, 299))
+                started = time.process_time()
+                cv2.imdecode(np.frombuffer(data, np.uint8), reads.get(width // gray.shape[1], cv2.IMREAD_GRAYSCALE))
+            for img in (base, base[:, ::-1], base[::-1], base[::-1, ::-1]):
+                encode_jpeg(np.ascontiguousarray(img))
+            total += time.process_time() - started
+    return total / (repeats * len(pool))
+
+
+def dicom_table_decode(data: bytes) -> np.ndarray:
+    import pydicom
+    from pydicom.pixels import pixel_array
+    from cxrpipe import dicom
+    ds = pydicom.dcmread(BytesIO(data))
+    pixels = pixel_array(ds, index=0)
+    return dicom.lookup(dicom.gray8_table(ds, pixels, str(ds.PhotometricInterpretation)), pixels)
+
+
+def large_kind(kind: str, sizes: list[int], cores: list[int], work: Path, repeats: int) -> None:
+    """`cxrpipe run` over one kind at two sizes and each core count, against its floor."""
+    pool = large_pool(kind)
+    raws = {n: work / f"{kind}-raw-{n}" for n in sizes}
+    for n, raw in raws.items():
+        shutil.rmtree(raw, ignore_errors=True)
+        write_folders(raw, pool, n)
+    floor = large_floor(pool)
+    print(f"{LARGE_KINDS[kind]}: floor {floor * 1e3:.1f} ms CPU/image = {1 / floor:.1f} images/s/core")
+    for c in cores:
+        points = {}
+        for n, raw in raws.items():
+            out = work / f"{kind}-out-{c}-{n}"
+            runs = []
+            for _ in range(repeats):
+                shutil.rmtree(out, ignore_errors=True)
+                runs.append(timed(["run", "--dataset", "folders", "--images", str(raw), "--output", str(out),
+                                   "--master", f"local[{c}]", *ALL_SPLITS], None))
+            points[n] = min(runs, key=lambda r: r["wall"])
+        (n1, p1), (n2, p2) = sorted(points.items())
+        fixed, rate = fit(n1, p1["wall"], n2, p2["wall"])
+        per_cpu = 1 / marginal(points, "cpu")
+        print(f"  cxrpipe run local[{c}]: t({n1}) {p1['wall']:.1f} s, t({n2}) {p2['wall']:.1f} s, fixed "
+              f"{fixed:.1f} s, marginal {rate:.1f} images/s = {rate / c:.1f} per core, {per_cpu:.1f} per "
+              f"CPU-second; per core / floor = {rate / c * floor:.2f}, per CPU-second / floor = {per_cpu * floor:.2f}")
 
 
 def cxrpipe_self(*args: str) -> tuple[float, float, str]:

@@ -306,7 +306,7 @@ def large_kind(kind: str, sizes: list[int], cores: list[int], work: Path, repeat
             for _ in range(repeats):
                 shutil.rmtree(out, ignore_errors=True)
                 runs.append(timed(["run", "--dataset", "folders", "--images", str(raw), "--output", str(out),
-                                   "--master", f"local[{c}]", *ALL_SPLITS], None))
+                                   "--master", f"local[{c}]", "--images-per-task", "16", *ALL_SPLITS], None))
             points[n] = min(runs, key=lambda r: r["wall"])
         (n1, p1), (n2, p2) = sorted(points.items())
         fixed, rate = fit(n1, p1["wall"], n2, p2["wall"])

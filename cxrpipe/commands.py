@@ -8,6 +8,7 @@ from pathlib import Path
 from . import labels, splits, storage, summary
 from .errors import UserError
 from .imageops import RenderParams, parse_flips
+from .phases import phase
 from .plan import PlanOptions
 from .spark.lease import hold_output
 
@@ -116,7 +117,8 @@ def preprocess(args) -> int:
     job = preprocess_job(args)
     plan = plan_preprocess(job)
     with hold_output(job.output_uri, "preprocess", job.storage) as lease:
-        spark = spark_session(args.master, app_name="cxrpipe preprocess")
+        with phase("spark start", "startup"):
+            spark = spark_session(args.master, app_name="cxrpipe preprocess")
         result = run_preprocess(spark, job, plan, lease.check)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
                               result.peak_worker_mb))
@@ -134,7 +136,8 @@ def run(args) -> int:
     options = ShardOptions(classes=plan.selected, membership=job.plan.membership,
                            num_shards=args.num_shards, shard_mb=args.shard_mb, seed=args.shard_seed)
     with hold_output(job.output_uri, "run", job.storage) as lease:
-        spark = spark_session(args.master, app_name="cxrpipe run")
+        with phase("spark start", "startup"):
+            spark = spark_session(args.master, app_name="cxrpipe run")
         result = run_all(spark, job, plan, options, lease.check)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
                               result.peak_worker_mb))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from . import labels, splits
 from .index import DatasetIndex, Record, stem
+from .index.record import share_fields
 
 # Views as the sources spell them (NIH and MIMIC ``PA``/``AP``, CheXpert ``Frontal`` when its
 # AP/PA is blank); upper-cased before the lookup.
@@ -35,7 +36,7 @@ class PlanOptions:
     resplit: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WorkItem:
     """One source image and everything a task needs to process it.
 
@@ -54,6 +55,9 @@ class WorkItem:
     uncertain: tuple[int, ...]
     view: str
     rejected: tuple[str, str] | None = None
+
+    def __post_init__(self):
+        share_fields(self, ("patient_id", "split", "partitions", "multi_hot", "uncertain", "view"))
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 POSITIVE, NEGATIVE, UNCERTAIN = 1, 0, -1
 
+# A million-row index repeats a few hundred label vectors, views and splits: rows share one
+# object of each (the driver holds every row while it plans).
+_SHARED: dict = {}
 
-@dataclass(frozen=True)
+
+def shared(value):
+    """One object for every equal ``value`` (strings, or tuples of strings and ints)."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    return _SHARED.setdefault(value, value)
+
+
+def share_fields(obj, names: tuple[str, ...]) -> None:
+    """Replace the named fields of a frozen dataclass instance by their shared copies."""
+    for name in names:
+        value = getattr(obj, name)
+        if value is not None:
+            object.__setattr__(obj, name, shared(value))
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """One source image as its dataset's index describes it.
 
@@ -28,6 +48,9 @@ class Record:
     values: tuple[int, ...]
     view: str = ""
     split: str | None = None
+
+    def __post_init__(self):
+        share_fields(self, ("patient_id", "values", "view", "split"))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from .. import manifest, storage
 from ..errors import JobFailed, UnreadableObject, UserError
 from ..imageops import RenderParams
+from ..phases import phase
 from ..index import READERS, DatasetIndex, index_text
 from ..plan import Plan, PlanOptions, build_plan
 from ..tasks import JobContext, TaskResult, run_task
@@ -147,11 +148,13 @@ def plan_preprocess(job: PreprocessJob) -> Plan:
                      + [(READERS[job.dataset].companion_flag(a), uri) for a, uri in job.companions])
     for uri, writing in ((job.images_uri, False), (job.output_uri, True)):
         storage.check_reachable(uri, job.storage, for_writing=writing)
-    index = load_index(job)
-    try:
-        plan = build_plan(index, job.plan)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+    with phase("read index"):
+        index = load_index(job)
+    with phase("plan"):
+        try:
+            plan = build_plan(index, job.plan)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     _check_work(plan, index)
     return plan
 
@@ -182,11 +185,14 @@ def run_preprocess(spark, job: PreprocessJob, plan: Plan, before_commit=_nothing
     manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
     # The old manifest goes first: while this run writes, no consumer may trust the root.
     storage.delete(manifest_uri, job.storage)
-    results = _run_tasks(spark, plan, job, plan.classes)
-    built = preprocess_manifest(job, plan, results)
+    with phase("preprocess", "spark"):
+        results = _run_tasks(spark, plan, job, plan.classes)
+    with phase("manifest"):
+        built = preprocess_manifest(job, plan, results)
     check_rejects(built, job.max_reject_fraction)
     before_commit()
-    storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
+    with phase("commit"):
+        storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
     jpeg_bytes = sum(r.jpeg_bytes for r in results)
     peak = max((r.peak_rss_mb for r in results), default=0.0)
     return RunSummary(built, time.monotonic() - started, jpeg_bytes, peak)

@@ -12,6 +12,7 @@ import time
 
 from .. import manifest, storage
 from ..plan import Plan
+from ..phases import phase
 from ..pieces import PieceBuilder
 from ..shard_tasks import ShardContext, frame_version, piece_uri, write_pieces
 from ..shards import ShardOptions, merge_metadata, record_metadata
@@ -49,20 +50,24 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
     sc = spark.sparkContext
     sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.inputs} images", interruptOnCancel=True)
     with pieces_folder(shard_ctx):
-        with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.inputs, "images"):
+        with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.inputs, "images"), \
+                phase("preprocess", "spark"):
             outputs = sc.parallelize(list(enumerate(plan.tasks)), len(plan.tasks)).map(
                 lambda task: _task_outputs(task, ctx, shard_ctx)).collect()
         results = [result for result, _, _ in outputs]
-        built = preprocess_manifest(job, plan, results)
+        with phase("manifest"):
+            built = preprocess_manifest(job, plan, results)
         check_rejects(built, job.max_reject_fraction)
         entries, _ = write_shards(spark, [p for _, _, p in outputs if p], shard_ctx,
                                   merge_metadata(m for _, m, _ in outputs))
-    built["kind"] = "run"
-    built["files"] = sorted(built["files"] + entries, key=lambda f: f["path"])
-    built["shard_counts"] = shard_counts(entries)
-    built["parameters"]["shards"] = {"num_shards": options.num_shards, "shard_mb": options.shard_mb,
-                                     "seed": options.seed}
+    with phase("manifest"):
+        built["kind"] = "run"
+        built["files"] = sorted(built["files"] + entries, key=lambda f: f["path"])
+        built["shard_counts"] = shard_counts(entries)
+        built["parameters"]["shards"] = {"num_shards": options.num_shards, "shard_mb": options.shard_mb,
+                                         "seed": options.seed}
     before_commit()
-    storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
+    with phase("commit"):
+        storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
     peak = max((r.peak_rss_mb for r in results), default=0.0)
     return RunSummary(built, time.monotonic() - started, sum(r.jpeg_bytes for r in results), peak)

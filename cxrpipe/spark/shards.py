@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from .. import manifest, storage
 from ..errors import UserError
+from ..phases import phase
 from ..pieces import PieceFile, plan_reads
 from ..shard_tasks import PIECES, ShardContext, part_pieces, write_shard
 from ..shards import ShardOptions, merge_metadata, plan_shards
@@ -142,15 +143,17 @@ def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,
     sizes, stats = metadata
     if not sizes:
         raise UserError("no image matches --classes/--splits/--membership: nothing to shard")
-    try:
-        shards = plan_shards(sizes, ctx.classes, ctx.options)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    work = list(zip(shards, plan_reads(shards, pieces)))
+    with phase("shard planning"):
+        try:
+            shards = plan_shards(sizes, ctx.classes, ctx.options)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        work = list(zip(shards, plan_reads(shards, pieces)))
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, "write shards", interruptOnCancel=True)
     try:
-        with job_failures("writing shards"), progress_reporter(sc, GROUP, len(shards), "shards"):
+        with job_failures("writing shards"), progress_reporter(sc, GROUP, len(shards), "shards"), \
+                phase("shard writes", "spark"):
             entries = sc.parallelize(work, len(work)).map(lambda w: write_shard(w[0], w[1], ctx)).collect()
     finally:
         # Tasks killed mid-upload cannot abort their own multipart uploads.

@@ -27,6 +27,10 @@ from .shard_tasks import version_from_row
 
 log = logging.getLogger(__name__)
 
+# What a bad image can make OpenCV, numpy and the codecs raise once the decoders' own checks
+# passed: a reject. pydicom's errors are mapped to rejects inside cxrpipe.dicom.
+BAD_IMAGE_ERRORS = (cv2.error, ValueError, MemoryError, OverflowError)
+
 IO_THREADS = 4
 
 
@@ -138,9 +142,10 @@ def _process(item: WorkItem, fetched, params: RenderParams) -> Rendered | ImageR
         return render(fetched, params)
     except ImageRejected as rejected:
         return rejected
-    except Exception as exc:
-        # A decoder failure we did not foresee must not kill a 100k-image job; the reject
-        # row keeps it visible with the decoder's own words.
+    except BAD_IMAGE_ERRORS as exc:
+        # A failure the decoders did not foresee must not kill a 100k-image job; the reject
+        # row keeps it visible with the library's own words. Anything else (a TypeError, a
+        # NameError) is a bug in cxrpipe and fails the task, so that it cannot hide as rejects.
         log.warning("unexpected decoder failure on %s: %r", item.image_id, exc)
         return ImageRejected("undecodable", f"{type(exc).__name__}: {exc}")
 

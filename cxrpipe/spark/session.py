@@ -14,9 +14,10 @@ from ..errors import UserError
 def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: dict | None = None):
     """The active session, or a new one.
 
-    Under ``spark-submit`` the master comes from the submission; elsewhere ``master`` (default
-    ``local[*]``) is used. Spark's own console progress bar is switched off because the jobs
-    print their own progress in images, not tasks.
+    Under ``spark-submit`` the master and settings come from the submission; elsewhere ``master``
+    (default ``local[*]``) is used, with cxrpipe's worker daemon (``DAEMON``; ``conf`` may name
+    ``pyspark.daemon`` instead) and, locally, Spark's log in a file. Spark's own console
+    progress bar is switched off because the jobs print their own progress in images, not tasks.
 
     Args:
         master: a Spark master URL, or None for the submission's (or ``local[*]``).
@@ -28,38 +29,38 @@ def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: di
     """
     # Python workers must run this interpreter (the venv with cv2), not the system one.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
-    if SparkContext._active_spark_context is not None:
-        return SparkSession.builder.getOrCreate()
-    SparkContext._ensure_initialized()
-    spark_conf = SparkConf()
-    if master:
-        spark_conf.setMaster(master)
-    elif not spark_conf.contains("spark.master"):
-        spark_conf.setMaster("local[*]")
-    if spark_conf.get("spark.master", "").startswith("local"):
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName(app_name)
+    # Under spark-submit the driver joins the submission's JVM, and its master and settings
+    # are already there (PySpark itself decides by this variable whether to start a JVM).
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    if master or not submitted:
+        builder = builder.master(master or "local[*]")
+    if (master or ("" if submitted else "local")).startswith("local"):
         # A laptop run needs no network address; loopback also silences Spark's hostname warning.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    spark_conf.setIfMissing("spark.app.name", app_name)
+        builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_log_config()}")
     # PySpark's launcher turns the bar on; our jobs print progress in images instead.
-    spark_conf.set("spark.ui.showConsoleProgress", "false")
-    # Our workers import cxrpipe anyway (local venv, EMR archive); this daemon saves ~60 ms of
-    # CPU per task (see cxrpipe/spark/daemon.py).
-    spark_conf.setIfMissing("spark.python.daemon.module", "cxrpipe.spark.daemon")
+    builder = builder.config("spark.ui.showConsoleProgress", "false")
+    if not submitted:
+        # A submission names its own daemon (cxrpipe's EMR steps pass DAEMON).
+        builder = builder.config(*DAEMON)
     for key, value in (conf or {}).items():
-        spark_conf.set(key, str(value))
+        builder = builder.config(key, str(value))
     try:
-        session = SparkSession.builder.config(conf=spark_conf).getOrCreate()
+        session = builder.getOrCreate()
     except Exception as exc:  # Py4JJavaError, raised from the JVM with its own message
         if "Could not parse Master URL" in str(exc):
-            raise UserError(f"--master {spark_conf.get('spark.master')}: Spark cannot use this master URL; "
+            raise UserError(f"--master {master}: Spark cannot use this master URL; "
                             "expected local[N], spark://HOST:PORT, yarn or k8s://...") from None
         raise
     session.sparkContext.setLogLevel("WARN")
-    if spark_conf.get("spark.master", "").startswith("local"):
-        _log_to_file(session.sparkContext)
+    if submitted and session.sparkContext.master.startswith("local"):
+        _reconfigure_log(session.sparkContext)
     return session
 
 
@@ -75,25 +76,34 @@ appender.file.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c: %m%n%ex
 rootLogger.level = warn
 rootLogger.appenderRef.file.ref = file
 """
-LOG_PATH_KEY = "spark.cxrpipe.logFile"
+# Our workers import cxrpipe anyway (local venv, EMR archive); this daemon saves ~60 ms of CPU
+# per task (see cxrpipe/spark/daemon.py).
+DAEMON = ("spark.python.daemon.module", "cxrpipe.spark.daemon")
+_log_file: Path | None = None
 
 
-def _log_to_file(sc) -> None:
+def _log_config() -> str:
+    """A log4j2 configuration sending the JVM's log to a new file; its URI. A JVM launched with
+    it logs nothing to the terminal from its first line."""
+    global _log_file
     folder = Path(tempfile.gettempdir()) / "cxrpipe-logs"
     folder.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = folder / f"spark-{stamp}-{os.getpid()}.log"
+    _log_file = folder / f"spark-{stamp}-{os.getpid()}.log"
     config = folder / f"log4j2-{stamp}-{os.getpid()}.properties"
-    config.write_text(_LOG4J2.format(path=path))
+    config.write_text(_LOG4J2.format(path=_log_file))
+    return config.as_uri()
+
+
+def _reconfigure_log(sc) -> None:
+    # spark-submit started the JVM with its own log settings, and Spark has no public call to
+    # change them: log4j's own API, through the gateway, is the one way.
     jvm = sc._jvm
-    jvm.org.apache.logging.log4j.LogManager.getContext(False).setConfigLocation(
-        jvm.java.net.URI(config.as_uri()))
-    sc._conf.set(LOG_PATH_KEY, str(path))
+    jvm.org.apache.logging.log4j.LogManager.getContext(False).setConfigLocation(jvm.java.net.URI(_log_config()))
 
 
 def log_path() -> str | None:
     """The file the active local session's Spark log goes to, or None."""
-    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
 
-    sc = SparkContext._active_spark_context
-    return sc.getConf().get(LOG_PATH_KEY) if sc is not None else None
+    return str(_log_file) if _log_file is not None and SparkSession.getActiveSession() is not None else None

@@ -19,5 +19,27 @@ def test_workers_keep_their_zip_directories(spark):
     (name, zips), = spark.sparkContext.parallelize([0], 1).map(worker_state).collect()
     # Spark puts its zips on the workers' path: without the daemon each task re-reads them.
     assert any("pyspark.zip" in z for z in zips)
-    assert name == "_keep_directory"
-    assert zipimport.zipimporter.invalidate_caches.__name__ != "_keep_directory"  # the driver is untouched
+    assert name == "_keep_spark_directories"
+    assert zipimport.zipimporter.invalidate_caches.__name__ != "_keep_spark_directories"  # the driver is untouched
+
+
+def test_only_sparks_own_zips_keep_their_directories(tmp_path):
+    """A user's zip (--py-files) is re-read as before; pyspark.zip and py4j's are not."""
+    import zipfile
+
+    from cxrpipe.spark import daemon
+
+    user_zip = tmp_path / "deps.zip"
+    with zipfile.ZipFile(user_zip, "w") as archive:
+        archive.writestr("first.py", "")
+    spark_zip = tmp_path / "pyspark.zip"
+    spark_zip.write_bytes(user_zip.read_bytes())
+    importers = {name: zipimport.zipimporter(str(path)) for name, path in (("user", user_zip), ("spark", spark_zip))}
+    for path in (user_zip, spark_zip):  # both zips gain a module after their importers read them
+        with zipfile.ZipFile(path, "a") as archive:
+            archive.writestr("second.py", "")
+    for importer in importers.values():
+        daemon._keep_spark_directories(importer)
+    assert importers["user"].find_spec("second") is not None
+    assert importers["spark"].find_spec("second") is None  # its directory was kept
+    assert daemon.is_spark_zip("/x/py4j-0.10.9.7-src.zip") and not daemon.is_spark_zip("/x/py4j-mine.zip")

@@ -56,6 +56,7 @@ def test_step_is_spark_submit_of_the_job_script_with_the_packed_environment():
             "--conf", "spark.yarn.appMasterEnv.PYSPARK_PYTHON=./environment/bin/python",
             "--conf", "spark.yarn.appMasterEnv.PYSPARK_DRIVER_PYTHON=./environment/bin/python",
             "--conf", "spark.executorEnv.PYSPARK_PYTHON=./environment/bin/python",
+            "--conf", "spark.python.daemon.module=cxrpipe.spark.daemon",
             f"{PREFIX}/jobs/run.py", *JOB[1:]]},
     }
 
@@ -71,7 +72,9 @@ def test_every_step_gives_the_driver_the_executors_python(command, with_archive)
     python = "./environment/bin/python" if with_archive else "/usr/bin/python3.11"
     assert confs == {"spark.yarn.appMasterEnv.PYSPARK_PYTHON": python,
                      "spark.yarn.appMasterEnv.PYSPARK_DRIVER_PYTHON": python,
-                     "spark.executorEnv.PYSPARK_PYTHON": python}
+                     "spark.executorEnv.PYSPARK_PYTHON": python,
+                     # the submission names cxrpipe's worker daemon (spark_session leaves it to it)
+                     "spark.python.daemon.module": "cxrpipe.spark.daemon"}
 
 
 @pytest.mark.parametrize("job", [
@@ -145,6 +148,7 @@ def test_add_job_flow_steps_sets_the_drivers_python(with_archive, python):
             "--conf", f"spark.yarn.appMasterEnv.PYSPARK_PYTHON={python}",
             "--conf", f"spark.yarn.appMasterEnv.PYSPARK_DRIVER_PYTHON={python}",
             "--conf", f"spark.executorEnv.PYSPARK_PYTHON={python}",
+            "--conf", "spark.python.daemon.module=cxrpipe.spark.daemon",
             f"{PREFIX}/jobs/run.py", *JOB[1:]]},
     }]}
     stub.add_response("add_job_flow_steps", {"StepIds": ["s-3DRV"]}, expected_params=expected)
@@ -213,6 +217,7 @@ def test_emr_serverless_start_job_run_request():
                 f"--conf spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON={python} "
                 f"--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON={python} "
                 f"--conf spark.executorEnv.PYSPARK_PYTHON={python} "
+                "--conf spark.python.daemon.module=cxrpipe.spark.daemon "
                 "--conf spark.executor.cores=4 --conf spark.executor.memory=4g --conf spark.executor.memoryOverhead=1g "
                 "--conf spark.executor.pyspark.memory=6g --conf spark.driver.memory=4g "
                 "--conf spark.dynamicAllocation.enabled=true"),

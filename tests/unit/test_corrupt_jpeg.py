@@ -119,3 +119,36 @@ def test_images_far_from_square_are_rejected_not_smeared(shape, rejected):
         assert info.value.reason == "extreme_aspect" and f"{shape[1]}x{shape[0]}" in info.value.detail
     else:
         assert len(render(data, RenderParams(flips=())).versions) == 1
+
+
+def _work_item():
+    from cxrpipe.plan import WorkItem
+
+    return WorkItem(image_id="a.png", source="a.png", patient_id="1", split="train", stem="a",
+                    partitions=("Mass",), multi_hot=(1,), uncertain=(0,), view="PA")
+
+
+@pytest.mark.parametrize("error", [cv2.error("bad pixels"), ValueError("odd shape"), MemoryError()])
+def test_what_a_bad_image_raises_past_the_decoders_checks_is_an_undecodable_reject(monkeypatch, error):
+    from cxrpipe import tasks
+    from cxrpipe.imageops import RenderParams
+
+    def failing(data, params):
+        raise error
+
+    monkeypatch.setattr(tasks, "render", failing)
+    rejected = tasks._process(_work_item(), b"bytes", RenderParams())
+    assert isinstance(rejected, ImageRejected) and rejected.reason == "undecodable"
+    assert type(error).__name__ in rejected.detail
+
+
+def test_a_bug_in_cxrpipe_fails_the_task_instead_of_rejecting_every_image(monkeypatch):
+    from cxrpipe import tasks
+    from cxrpipe.imageops import RenderParams
+
+    def buggy(data, params):
+        return len(None)  # a TypeError, as a bug would raise
+
+    monkeypatch.setattr(tasks, "render", buggy)
+    with pytest.raises(TypeError):
+        tasks._process(_work_item(), b"bytes", RenderParams())

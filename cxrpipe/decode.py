@@ -240,10 +240,9 @@ def _decode_png(data: bytes) -> np.ndarray:
 
 def _decode_jpeg(data: bytes, scale: int = 1) -> np.ndarray:
     _check_jpeg_complete(data)
+    height, width, colorspace, _ = _strict_jpeg(simplejpeg.decode_jpeg_header, data)
     if scale > 1:
-        # As in the full read, EXIF orientation stays unapplied so the shape follows the header.
-        return _imdecode_gray8(data, "JPEG", _REDUCED_GRAY[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
-    colorspace = _strict_jpeg(simplejpeg.decode_jpeg_header, data)[2]
+        return _decode_jpeg_scaled(data, scale, height, width, colorspace)
     if colorspace == "Gray":
         return _strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="GRAY")[:, :, 0]
     if colorspace in ("CMYK", "YCCK"):
@@ -252,6 +251,17 @@ def _decode_jpeg(data: bytes, scale: int = 1) -> np.ndarray:
         _strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="CMYK")
         return _imdecode_gray8(data, "JPEG")
     return cv2.cvtColor(_strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="RGB"), cv2.COLOR_RGB2GRAY)
+
+
+def _decode_jpeg_scaled(data: bytes, scale: int, height: int, width: int, colorspace: str) -> np.ndarray:
+    """libjpeg's DCT-scaled decode at 1/``scale``, strict like the full read: the luma plane,
+    pixel for pixel what OpenCV's reduced gray read gives, but a corrupt scan raises instead of
+    decoding to grey. EXIF orientation stays unapplied so the shape follows the header."""
+    size = {"min_height": -(-height // scale), "min_width": -(-width // scale), "min_factor": scale}
+    if colorspace in ("CMYK", "YCCK"):
+        _strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="CMYK", **size)  # only to report corrupt data
+        return _imdecode_gray8(data, "JPEG", _REDUCED_GRAY[scale] | cv2.IMREAD_IGNORE_ORIENTATION)
+    return _strict_jpeg(simplejpeg.decode_jpeg, data, colorspace="GRAY", **size)[:, :, 0]
 
 
 def _strict_jpeg(decode, data: bytes, **options):

@@ -152,3 +152,22 @@ def test_a_bug_in_cxrpipe_fails_the_task_instead_of_rejecting_every_image(monkey
     monkeypatch.setattr(tasks, "render", buggy)
     with pytest.raises(TypeError):
         tasks._process(_work_item(), b"bytes", RenderParams())
+
+
+@pytest.mark.parametrize("color", [False, True])
+@pytest.mark.parametrize("scale", [2, 4, 8])
+def test_a_corrupt_large_jpeg_is_rejected_by_the_reduced_decode_too(color, scale):
+    """The reduced (DCT-scaled) decode is the default for large JPEGs: it must be as strict."""
+    from cxrpipe.decode import decode_with_header as decode_gray
+
+    data = jpeg((1600, 1600), color=color)
+    start = scan(data)
+    corrupt = data[:start] + b"\x00" * (len(data) - 2 - start) + data[-2:]
+    flag = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4, 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}[scale]
+    assert cv2.imdecode(np.frombuffer(corrupt, np.uint8), flag) is not None  # OpenCV's reduced read takes it
+    with pytest.raises(ImageRejected) as rejected:
+        decode_gray(corrupt, 50_000_000, reduce_to=1600 // scale)
+    assert rejected.value.reason in ("truncated", "undecodable")
+    # The intact file decodes at that scale to OpenCV's reduced gray pixels exactly.
+    _, _, _, gray = decode_gray(data, 50_000_000, reduce_to=1600 // scale)
+    assert np.array_equal(gray, cv2.imdecode(np.frombuffer(data, np.uint8), flag))

@@ -6,10 +6,8 @@ Nothing here touches OpenCV's global state (thread count and the like): that is 
 caller's policy.
 """
 
-import math
 from dataclasses import dataclass
 from functools import partial
-from numbers import Integral, Real
 from types import MappingProxyType
 from typing import Callable
 
@@ -19,6 +17,8 @@ import numpy as np
 from cxrpipe.decode import decode_gray8, decode_with_header, probe
 from cxrpipe.errors import ImageRejected
 from cxrpipe.layout import AUGMENTATIONS
+# The parameters live in a module without OpenCV (the CLI reads their defaults); re-exported.
+from cxrpipe.params import CLAHE_AT, DECODES, RESIZES, RenderParams, parse_flips
 
 __all__ = [
     "AUGMENTATIONS", "AUTO_REDUCE_MARGIN", "CLAHE_AT", "DECODES", "FLIPS", "RESIZES", "RenderParams",
@@ -31,14 +31,8 @@ _FLIP_CODES = {"hflip": 1, "vflip": 0, "hvflip": -1}
 FLIPS: "MappingProxyType[str, Callable[[np.ndarray], np.ndarray]]" = MappingProxyType({
     name: partial(cv2.flip, flipCode=_FLIP_CODES[name]) for name in AUGMENTATIONS[1:]})
 
-_FLIP_TOKENS = {"h": "hflip", "v": "vflip", "hv": "hvflip"}
-
 # Chest films are near 1:1.3; past 5:1 the square output would be a smear, not a radiograph.
 MAX_ASPECT = 5
-# libjpeg's JPEG_MAX_DIMENSION: a larger square could not be encoded.
-_MAX_SIZE = 65500
-# The CLAHE lookup tables hold grid² × 256 entries; this keeps them in the megabytes.
-_MAX_CLAHE_GRID = 256
 
 
 def clahe(img: np.ndarray, clip: float = 2.0, grid: int = 8) -> np.ndarray:
@@ -84,8 +78,6 @@ def resize_area(img: np.ndarray, size: int, method: str = "exact") -> np.ndarray
     return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
 
 
-RESIZES = ("exact", "fast")
-
 
 def _integer_factor(side: int, size: int) -> int:
     """The largest k dividing side with side / k >= size (1 when there is none)."""
@@ -111,30 +103,6 @@ def flip(img: np.ndarray, augmentation: str) -> np.ndarray:
         raise ValueError(f"augmentation: expected one of {list(AUGMENTATIONS)}, "
                          f"got {augmentation!r}")
     return FLIPS[augmentation](img)
-
-
-def parse_flips(text: str) -> tuple[str, ...]:
-    """Parse the ``--flips`` option into flip names in canonical order.
-
-    Args:
-        text: a comma list of ``h``, ``v``, ``hv`` (in any order, repeats allowed), or
-            ``none`` alone.
-
-    Returns:
-        The flip names, e.g. ``"v,h"`` → ``("hflip", "vflip")``; ``"none"`` → ``()``.
-
-    Raises:
-        ValueError: a token other than those, naming it and the valid ones.
-    """
-    tokens = [token.strip() for token in text.split(",")]
-    if tokens == ["none"]:
-        return ()
-    for token in tokens:
-        if token not in _FLIP_TOKENS:
-            raise ValueError(f"--flips: unknown token {token!r} in {text!r}; expected a comma "
-                             f"list of {', '.join(_FLIP_TOKENS)}, or 'none' alone")
-    chosen = {_FLIP_TOKENS[token] for token in tokens}
-    return tuple(name for name in FLIPS if name in chosen)
 
 
 def encode_jpeg(img: np.ndarray, quality: int = 95) -> bytes:
@@ -165,71 +133,11 @@ _PIPELINES = {
     # Equalize at full resolution, where the tiles cover the anatomy at native scale.
     "source": lambda gray, p: resize_area(clahe(gray, p.clahe_clip, p.clahe_grid), p.size, p.resize),
 }
-CLAHE_AT = tuple(_PIPELINES)
-
-DECODES = ("auto", "exact", "reduced")
 # A DCT-scaled decode then an area resize differs from a full decode then the same resize at
 # the edges of the scaled pixels, and CLAHE amplifies it. Measured after CLAHE on phantoms
 # (docs/performance.md): with the decoded side 1-2x the output the mean difference was
 # 1.0-1.9 gray levels, from 3x on 0.4-0.85.
 AUTO_REDUCE_MARGIN = 3
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, Integral) and not isinstance(value, bool)
-
-
-def _is_flips(value) -> bool:
-    return (isinstance(value, tuple) and len(set(value)) == len(value)
-            and all(isinstance(name, str) and name in FLIPS for name in value))
-
-
-# (field, what is expected, check): one table drives RenderParams validation.
-_PARAM_CHECKS = (
-    ("size", f"an integer from 1 to {_MAX_SIZE}", lambda v: _is_int(v) and 1 <= v <= _MAX_SIZE),
-    ("clahe_clip", "a finite number > 0",
-     lambda v: isinstance(v, Real) and not isinstance(v, bool) and math.isfinite(v) and v > 0),
-    ("clahe_grid", f"an integer from 1 to {_MAX_CLAHE_GRID}",
-     lambda v: _is_int(v) and 1 <= v <= _MAX_CLAHE_GRID),
-    ("clahe_at", f"one of {list(CLAHE_AT)}", lambda v: isinstance(v, str) and v in _PIPELINES),
-    ("flips", f"a tuple of distinct names from {list(FLIPS)}", _is_flips),
-    ("jpeg_quality", "an integer from 1 to 100", lambda v: _is_int(v) and 1 <= v <= 100),
-    ("max_pixels", "an integer >= 1", lambda v: _is_int(v) and v >= 1),
-    ("resize", f"one of {list(RESIZES)}", lambda v: isinstance(v, str) and v in RESIZES),
-    ("decode", f"one of {list(DECODES)}", lambda v: isinstance(v, str) and v in DECODES),
-)
-
-
-@dataclass(frozen=True)
-class RenderParams:
-    """How ``render`` turns one source image into its versions.
-
-    The defaults reproduce the original pipeline: CLAHE (clip 2, 8×8 tiles) after a
-    299×299 area resize, and the original plus three flips per input. ``resize="fast"``
-    (see ``resize_area``) trades pixel fidelity for speed and is off by default. ``decode``:
-    ``"auto"`` decodes a JPEG at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling) where the
-    decoded image keeps ``AUTO_REDUCE_MARGIN`` × ``size`` on its shorter side and CLAHE
-    runs at the output, which measured within 1 gray level of a full decode; ``"exact"``
-    always decodes in full; ``"reduced"`` takes the smallest scale keeping ``size``, with
-    either ``clahe_at``, and moves pixels more. docs/performance.md gives the figures.
-    """
-
-    size: int = 299
-    clahe_clip: float = 2.0
-    clahe_grid: int = 8
-    clahe_at: str = "output"
-    flips: tuple[str, ...] = ("hflip", "vflip", "hvflip")
-    jpeg_quality: int = 95
-    max_pixels: int = 50_000_000
-    resize: str = "exact"
-    decode: str = "auto"
-
-    def __post_init__(self):
-        """Raises ValueError naming the field, what was expected and what came."""
-        for field, expected, check in _PARAM_CHECKS:
-            value = getattr(self, field)
-            if not check(value):
-                raise ValueError(f"RenderParams.{field}: expected {expected}, got {value!r}")
 
 
 @dataclass(frozen=True)

@@ -8,34 +8,19 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from cxrpipe import storage
 from cxrpipe.errors import UserError
 from cxrpipe.train import data, metrics, models, sources
 from cxrpipe.train.loop import read_config
+from cxrpipe.train.settings import EvalSettings  # re-exported: the CLI reads it without TensorFlow
 
 METRICS_FILE = "metrics.json"
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """What `cxrpipe evaluate` reads; ``dataset`` None means the one the model trained on."""
-
-    out: Path
-    dataset: str | None = None
-    storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
-    split: str = sources.TEST
-    threshold_split: str | None = sources.VAL
-    target_recall: float = 0.9
-    batch_size: int = 32
-    verbose: int = 1
 
 
 def evaluate(s: EvalSettings) -> dict:

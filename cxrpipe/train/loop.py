@@ -20,16 +20,17 @@ import importlib.util
 import json
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from cxrpipe import __version__, labels, storage
+from cxrpipe import __version__, labels
 from cxrpipe.errors import UserError
 from cxrpipe.train import data, models, sources
 from cxrpipe.train.losses import MaskedAUC, WeightedBinaryCrossentropy
+from cxrpipe.train.settings import Settings  # re-exported: the CLI reads it without TensorFlow
 
 log = logging.getLogger(__name__)
 
@@ -41,32 +42,6 @@ _COMMON = ("dataset", "image_size", "batch_size", "learning_rate", "mixed_precis
 AUTOENCODER_SETTINGS = _COMMON + ("ae_size",)
 CLASSIFIER_SETTINGS = _COMMON + ("backbone", "weights", "autoencoders", "dropout")
 STRATEGIES = {"none": tf.distribute.get_strategy, "mirrored": tf.distribute.MirroredStrategy}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Everything a training stage needs; the CLI fills it from the flags (same names)."""
-
-    dataset: str
-    out: Path
-    storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
-    classes: str | None = None
-    image_size: int = 299
-    ae_size: int = 64
-    batch_size: int = 32
-    epochs: int = 10
-    steps_per_epoch: int | None = None
-    learning_rate: float = 1e-3
-    mixed_precision: bool = False
-    distribute: str = "none"
-    seed: int = 0
-    shuffle_buffer: int = 1024
-    restart: bool = False
-    verbose: int = 1
-    backbone: str = "inception_resnet_v2"
-    weights: str | None = None
-    autoencoders: bool = True
-    dropout: float = 0.2
 
 
 @dataclass

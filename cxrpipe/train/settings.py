@@ -1,0 +1,56 @@
+"""The trainer's settings: what each stage and `cxrpipe evaluate` take. No TensorFlow here.
+
+Apart from ``loop`` and ``evaluate`` (which import TensorFlow) so that the CLI can take its
+defaults from these dataclasses at ``--help`` time; both modules re-export them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cxrpipe import storage
+from cxrpipe.train import sources
+
+DISTRIBUTE = ("none", "mirrored")       # loop.STRATEGIES has one entry per name
+BACKBONES = ("inception_resnet_v2", "small")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a training stage needs; the CLI fills it from the flags (same names)."""
+
+    dataset: str
+    out: Path
+    storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
+    classes: str | tuple[str, ...] | None = None
+    image_size: int = 299
+    ae_size: int = 64
+    batch_size: int = 32
+    epochs: int = 10
+    steps_per_epoch: int | None = None
+    learning_rate: float = 1e-3
+    mixed_precision: bool = False
+    distribute: str = "none"
+    seed: int = 0
+    shuffle_buffer: int = 1024
+    restart: bool = False
+    verbose: int = 1
+    backbone: str = "inception_resnet_v2"
+    weights: str | None = None
+    autoencoders: bool = True
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """What `cxrpipe evaluate` reads; ``dataset`` None means the one the model trained on."""
+
+    out: Path
+    dataset: str | None = None
+    storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
+    split: str = sources.TEST
+    threshold_split: str | None = sources.VAL
+    target_recall: float = 0.9
+    batch_size: int = 32
+    verbose: int = 1

@@ -135,7 +135,7 @@ def core_loop(raw: Path, out: Path) -> tuple[int, float, float]:
     not grow when other programs compete for the cores, so it is the steadiest figure here.
     """
     from cxrpipe.cli import build_parser
-    from cxrpipe.commands import preprocess_job
+    from cxrpipe.cli.data import preprocess_job
     from cxrpipe.spark.preprocess import plan_preprocess
     from cxrpipe.tasks import JobContext, run_task
 

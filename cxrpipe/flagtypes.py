@@ -1,19 +1,25 @@
-"""argparse ``type=`` functions for numeric flags: each flag's range, checked at parse time
-(exit 2, one line naming the flag) and stated in its ``--help``."""
+"""argparse ``type=`` functions: every flag's value checked at parse time, so each mistake reads
+``cxrpipe CMD: error: argument --x: ... (see cxrpipe CMD --help)`` and exits 2, and each range
+is stated in its ``--help``. The only home of the CLI's value checks."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import re
 
+from . import splits
+from .params import parse_flips
 from .shards import MAX_SHARDS
 
 
 class _Range:
-    """A closed range [low, high] of ``kind`` (int or float) values; finite only."""
+    """Numbers of ``kind`` (int or float) between ``low`` and ``high`` (None: unbounded), each
+    end closed unless named open; finite only."""
 
-    def __init__(self, kind, low, high):
+    def __init__(self, kind, low, high=None, *, low_open=False, high_open=False):
         self.kind, self.low, self.high = kind, low, high
+        self.low_open, self.high_open = low_open, high_open
         self.__name__ = kind.__name__  # argparse names the type in its messages
 
     def __call__(self, text: str):
@@ -21,29 +27,83 @@ class _Range:
             value = self.kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {self.describe()}, got {text!r}") from None
-        if not (math.isfinite(value) and self.low <= value <= self.high):
+        if not (math.isfinite(value) and self._within(value)):
             raise argparse.ArgumentTypeError(f"expected {self.describe()}, got {text!r}")
         return value
 
+    def _within(self, value) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
     def describe(self) -> str:
         kind = "an integer" if self.kind is int else "a number"
-        return f"{kind} from {self.low:,} to {self.high:,}"
+        if self.high is None:
+            return f"{kind} {'>' if self.low_open else '>='} {self.low:,}"
+        if not (self.low_open or self.high_open):
+            return f"{kind} from {self.low:,} to {self.high:,}"
+        return f"{kind} in {self._interval(',')}"
+
+    def _interval(self, fmt: str) -> str:
+        return (("(" if self.low_open else "[") + f"{self.low:{fmt}}, {self.high:{fmt}}"
+                + (")" if self.high_open else "]"))
 
     def __str__(self) -> str:
+        if self.high is None:
+            return f"({'>' if self.low_open else '>='} {self.low:g})"
+        if self.low_open or self.high_open:
+            return self._interval("g")
         return f"({self.low:g} to {self.high:g})" if self.kind is float else f"({self.low} to {self.high})"
 
 
-def int_range(low: int, high: int) -> _Range:
-    """An integer flag in [low, high]; ``str()`` of it is the range for the help text."""
+def int_range(low: int, high: int | None = None) -> _Range:
+    """An integer flag in [low, high] (no upper bound when high is None); ``str()`` of it is
+    the range for the help text."""
     return _Range(int, low, high)
 
 
-def float_range(low: float, high: float) -> _Range:
-    """A finite number flag in [low, high] (``inf`` and ``nan`` refused)."""
-    return _Range(float, low, high)
+def float_range(low: float, high: float | None = None, *, low_open=False, high_open=False) -> _Range:
+    """A finite number flag between low and high (``inf`` and ``nan`` refused)."""
+    return _Range(float, low, high, low_open=low_open, high_open=high_open)
 
 
-# Shared by the commands that take them.
+# Library checks name their flag ("--flips: ...") for callers outside the CLI; argparse
+# already says "argument --flips:", so the CLI drops the repeat.
+_FLAG_PREFIX = re.compile(r"^--[\w-]+: ")
+
+
+def checked(parse, name: str | None = None):
+    """An argparse ``type=`` from a ``text -> value`` function raising ValueError, whose
+    message becomes the flag's error."""
+    def flag_type(text: str):
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(_FLAG_PREFIX.sub("", str(exc))) from None
+    flag_type.__name__ = name or parse.__name__
+    return flag_type
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(","))
+
+
+def _split_names(text: str) -> tuple[str, ...]:
+    names = tuple(s for s in _names(text) if s)
+    unknown = [s for s in names if s not in splits.SPLITS]
+    if unknown:
+        raise ValueError(f"unknown split {unknown[0]!r}; expected some of {','.join(splits.SPLITS)}")
+    return names
+
+
+# --classes is parsed here, one way; it is resolved against the class list where that is
+# known (labels.resolve_classes), which gives the "did you mean" hints.
+CLASS_LIST = checked(_names, "class list")
+SPLIT_NAMES = checked(_split_names, "split list")
+FRACTIONS = checked(splits.parse_fractions, "fractions")
+FLIPS = checked(parse_flips, "flips")
+
+# Numeric flags shared by the commands that take them.
 SEED = int_range(0, 2**32 - 1)
 OUTPUT_SIZE = int_range(16, 4096)         # the trainer's inputs go to 1024; 4096 bounds one image's buffers
 CLAHE_CLIP = float_range(0.01, 100.0)
@@ -57,3 +117,7 @@ SHARD_MB = float_range(0.1, 1_000_000.0)
 PART_MB = float_range(5.0, 5120.0)        # S3's multipart limits: 5 MiB to 5 GiB a part
 SYNTH_IMAGES = int_range(1, 10_000_000)
 SYNTH_SIDE = int_range(32, 8192)
+COUNT = int_range(1)                      # at least one: epochs, batches, samples, nodes
+POSITIVE = float_range(0.0, low_open=True)   # a learning rate, seconds between polls
+DROPOUT = float_range(0.0, 1.0, high_open=True)
+RECALL = float_range(0.0, 1.0, low_open=True)

@@ -8,7 +8,7 @@
 - ``elfcheck``: will every compiled file in an archive load on EMR 7 (glibc 2.34, the nodes' CPU)?
 - ``stage``: uploading those artifacts and the job scripts to an S3 staging prefix.
 - ``submit``: the shell that calls EMR with clients it is handed, waits and reports.
-- ``commands``: what each `cxrpipe emr` subcommand does (parsers: ``cxrpipe.emr_cli``).
+- ``commands``: what each `cxrpipe emr` subcommand does (parsers: ``cxrpipe.cli.emr``).
 
 Nothing here imports boto3 at module import: clients are created by the CLI, or handed in by tests.
 """

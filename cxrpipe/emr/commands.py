@@ -60,7 +60,7 @@ def submit(args) -> int:
 
 def run_submit(args, make_client, token=lambda: uuid.uuid4().hex, sleep=time.sleep) -> int:
     """`cxrpipe emr submit`, with the client factory, token source and sleep handed in (tests)."""
-    command, job_args = _job(args.job)
+    command, job_args, _ = _job(args)
     _check_target(args)
     root = templates.project_root(args.project_dir)
     with tempfile.TemporaryDirectory(prefix="cxrpipe-emr-") as tmp:
@@ -72,16 +72,17 @@ def run_submit(args, make_client, token=lambda: uuid.uuid4().hex, sleep=time.sle
         return _submit_cluster(args, root, staged, command, job_args, make_client, sleep)
 
 
-def _job(argv: list[str]) -> tuple[str, list[str]]:
-    """The job's command and arguments, checked by the same parser the local command uses."""
-    from ..cli import build_parser
+def _job(args) -> tuple[str, list[str], dict]:
+    """The job's command, its arguments and its parsed options.
 
+    ``args.parse_job`` is the local command's own parser, handed in by the CLI (``argv ->
+    dict``): a bad flag stops here (exit 2), not on the cluster.
+    """
     try:
-        command, job_args = requests.split_job(argv)
+        command, job_args = requests.split_job(args.job)
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    build_parser().parse_args([command, *job_args])  # a bad flag stops here (exit 2), not on the cluster
-    return command, job_args
+    return command, job_args, args.parse_job([command, *job_args])
 
 
 def _check_target(args) -> None:
@@ -267,12 +268,11 @@ def policy(args) -> int:
 
 def _job_policy(args) -> dict:
     """The job role's permissions: the job's S3 reads and writes, staging, logs, SSE-KMS keys."""
-    from ..cli import build_parser
     from .policy import job_locations, job_policy
 
-    command, job_args = _job(args.job)
+    _, _, options = _job(args)
     try:
-        reads, writes = job_locations(vars(build_parser().parse_args([command, *job_args])))
+        reads, writes = job_locations(options)
     except ValueError as exc:
         raise UserError(str(exc)) from None
     staging = args.staging.rstrip("/") if args.staging else None

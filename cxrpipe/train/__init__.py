@@ -6,6 +6,6 @@ autoencoders' reconstruction errors, into a sigmoid head), and evaluates it per 
 
 Modules: ``sources`` (what to read, from the manifest; no TensorFlow), ``data`` (tf.data),
 ``models``, ``losses``, ``loop`` (the training stages), ``evaluate``, ``metrics`` (pure numpy)
-and ``cli`` (the `cxrpipe train` and `cxrpipe evaluate` flags; imports TensorFlow only when a
-command runs). Importing this package imports nothing heavy.
+and ``settings`` (what each stage takes; no TensorFlow, so `cxrpipe.cli.train` reads its
+defaults for ``--help``). Importing this package imports nothing heavy.
 """

@@ -106,7 +106,7 @@ def test_the_readme_emr_setup_packages_in_a_fresh_venv(pypi, clone):
     assert wheel.is_file() and archive.is_file(), sorted(p.name for p in out.iterdir())
     names = archive_names(archive)
     assert "bin/python" in names
-    assert {"lib/python3.11/site-packages/cxrpipe/__init__.py", "lib/python3.11/site-packages/cxrpipe/cli.py",
+    assert {"lib/python3.11/site-packages/cxrpipe/__init__.py", "lib/python3.11/site-packages/cxrpipe/cli/__init__.py",
             "lib/python3.11/site-packages/cxrpipe/emr/package.py"} <= names
     check_archive_matches(archive, wheel)  # the archive's cxrpipe is this clone's build
 
@@ -123,7 +123,7 @@ def test_an_environment_that_cannot_build_wheels_builds_in_isolation(pypi, clone
     wheel = Path(done.stdout.strip().splitlines()[-1])
     assert wheel == tmp_path / "dist" / package.wheel_name(clone)
     with zipfile.ZipFile(wheel) as built:
-        assert {"cxrpipe/cli.py", "cxrpipe/emr/package.py"} <= set(built.namelist())
+        assert {"cxrpipe/cli/__init__.py", "cxrpipe/emr/package.py"} <= set(built.namelist())
 
 
 def test_without_the_package_index_the_isolated_build_says_what_to_install(clone, tmp_path):

@@ -91,7 +91,7 @@ def test_wheel_holds_the_package_and_its_console_script(built):
         names = wheel.namelist()
         entry_points = wheel.read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert built.wheel.name == "cxrpipe-0.1.0-py3-none-any.whl"
-    assert {"cxrpipe/cli.py", "cxrpipe/emr_cli.py", "cxrpipe/emr/requests.py", "cxrpipe/storage.py"} <= set(names)
+    assert {"cxrpipe/cli/__init__.py", "cxrpipe/cli/emr.py", "cxrpipe/emr/requests.py", "cxrpipe/storage.py"} <= set(names)
     assert not any("__pycache__" in n or n.startswith(("tests/", "jobs/")) for n in names)
     assert "cxrpipe = cxrpipe.cli:main" in entry_points
 
@@ -193,7 +193,7 @@ def test_create_installs_the_staged_wheel_at_bootstrap(built, checkout, bucket, 
     action = request["BootstrapActions"][0]["ScriptBootstrapAction"]
     assert read(s3, action["Path"]) == (checkout / "emr" / "bootstrap.sh").read_bytes()
     with zipfile.ZipFile(io.BytesIO(read(s3, action["Args"][0]))) as wheel:
-        assert "cxrpipe/cli.py" in wheel.namelist()
+        assert "cxrpipe/cli/__init__.py" in wheel.namelist()
     step = request["Steps"][0]
     assert step["ActionOnFailure"] == "TERMINATE_CLUSTER"
     assert "--archives" not in step["HadoopJarStep"]["Args"]

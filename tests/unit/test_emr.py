@@ -551,7 +551,7 @@ def test_every_file_the_docs_name_exists():
 
 
 def test_the_emr_modules_import_neither_boto3_nor_pyspark():
-    probe = ("import sys, cxrpipe.emr_cli, cxrpipe.emr.commands, cxrpipe.emr.requests, cxrpipe.emr.submit, "
+    probe = ("import sys, cxrpipe.cli.emr, cxrpipe.emr.commands, cxrpipe.emr.requests, cxrpipe.emr.submit, "
              "cxrpipe.emr.stage, cxrpipe.emr.package, cxrpipe.emr.policy, cxrpipe.emr.envcheck; "
              "print(sorted(m for m in ('boto3', 'botocore', 'pyspark') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

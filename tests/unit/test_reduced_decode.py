@@ -95,7 +95,7 @@ def test_reduced_decode_option_keeps_the_old_smallest_scale():
     ([], "auto"), (["--exact-decode"], "exact"), (["--reduced-decode"], "reduced"),
 ])
 def test_decode_flags(flags, expected):
-    from cxrpipe.commands import preprocess_job
+    from cxrpipe.cli.data import preprocess_job
 
     args = build_parser().parse_args(["preprocess", "--dataset", "nih", "--index", "x.csv",
                                       "--images", "imgs", "--output", "out", *flags])

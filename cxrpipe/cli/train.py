@@ -1,7 +1,7 @@
-"""`cxrpipe train {autoencoders,classifier}` and `cxrpipe evaluate`: flags and handlers.
+"""`cxrpipe train {autoencoders,classifier}` and `cxrpipe evaluate`: parsers and handlers.
 
-Nothing here imports TensorFlow until a command runs, so `cxrpipe --help` stays fast and
-works where the ``train`` extra is not installed.
+Defaults are the trainer's own (``cxrpipe.train.settings``, which holds no TensorFlow);
+TensorFlow is imported only when a command runs, so ``--help`` works without the train extra.
 """
 
 from __future__ import annotations
@@ -10,80 +10,82 @@ import argparse
 import os
 from pathlib import Path
 
-from cxrpipe import storage
-from cxrpipe.errors import UserError
+from .. import storage
+from ..errors import UserError
+from ..flagtypes import COUNT, DROPOUT, POSITIVE, RECALL
+from ..train.settings import BACKBONES, DISTRIBUTE, EvalSettings, Settings
+from .options import add_classes, add_seed, group, storage_config
 
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}
+WEIGHTS = "none"   # Settings.weights None, spelled as the flag takes it
 
 
-def register(subparsers, parents, formatter_class) -> None:
-    """Add `train` (with its stages) and `evaluate` to the CLI's subcommands.
-
-    Args:
-        subparsers: the ``add_subparsers`` object of the main parser.
-        parents: shared option parsers (storage options).
-        formatter_class: the CLI's help formatter.
-    """
+def register(subparsers, parents) -> None:
+    """Add `train` (with its stages) and `evaluate` to the CLI's ``subparsers``."""
     train = subparsers.add_parser(
-        "train", formatter_class=formatter_class,
-        help="train the per-class autoencoders, then the classifier, from shards",
+        "train", help="train the per-class autoencoders, then the classifier, from shards",
         description="Train on a shard dataset, reading it through its manifest. First "
                     "`train autoencoders` (one per class), then `train classifier` with the same "
                     "--out; then `cxrpipe evaluate --out DIR`.")
-    stages = train.add_subparsers(dest="stage", required=True, metavar="STAGE",
-                                  help="autoencoders or classifier")
+    stages = train.add_subparsers(dest="stage", required=True, metavar="STAGE", help="autoencoders or classifier")
     common = [_common_options(), *parents]
-    p = stages.add_parser("autoencoders", parents=common, formatter_class=formatter_class,
+    p = stages.add_parser("autoencoders", parents=common,
                           help="one convolutional autoencoder per class, on its class partition")
-    p.add_argument("--ae-size", type=int, default=64,
+    p.add_argument("--ae-size", type=COUNT, default=Settings.ae_size,
                    help="side of the gray view the autoencoders reconstruct (a multiple of 8)")
     p.set_defaults(handler=train_autoencoders)
-    p = stages.add_parser("classifier", parents=common, formatter_class=formatter_class,
+    p = stages.add_parser("classifier", parents=common,
                           help="backbone features + reconstruction errors -> N-way sigmoid head")
     _classifier_options(p)
     p.set_defaults(handler=train_classifier)
-    _register_evaluate(subparsers, parents, formatter_class)
+    _register_evaluate(subparsers, parents)
 
 
 def _common_options() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = group()
     p.add_argument("--dataset", required=True, metavar="URI", help="a shard dataset root (s3:// or a folder)")
     p.add_argument("--out", required=True, metavar="DIR", help="local folder for models, checkpoints and logs")
-    p.add_argument("--classes", default=None,
-                   help="comma list of classes to train (default: every class with training shards)")
-    p.add_argument("--image-size", type=int, default=299, help="side of the backbone's input in pixels")
-    p.add_argument("--batch-size", type=int, default=32, help="global batch size")
-    p.add_argument("--epochs", type=int, default=10, help="total epochs (a resumed run trains the rest)")
-    p.add_argument("--steps-per-epoch", type=int, default=None,
-                   help="batches per epoch (default: one pass over the training split)")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's learning rate")
+    add_classes(p, "to train", "as the manifest spells them; every class with training shards")
+    p.add_argument("--image-size", type=COUNT, default=Settings.image_size,
+                   help=f"side of the backbone's input in pixels {COUNT}")
+    p.add_argument("--batch-size", type=COUNT, default=Settings.batch_size, help=f"global batch size {COUNT}")
+    p.add_argument("--epochs", type=COUNT, default=Settings.epochs,
+                   help=f"total epochs (a resumed run trains the rest) {COUNT}")
+    p.add_argument("--steps-per-epoch", type=COUNT, default=Settings.steps_per_epoch,
+                   help=f"batches per epoch (default: one pass over the training split) {COUNT}")
+    p.add_argument("--learning-rate", type=POSITIVE, default=Settings.learning_rate,
+                   help=f"Adam's learning rate {POSITIVE}")
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 compute with float32 master weights (GPUs with tensor cores)")
-    p.add_argument("--distribute", default="none", choices=["none", "mirrored"],
+    p.add_argument("--distribute", default=Settings.distribute, choices=DISTRIBUTE,
                    help="tf.distribute strategy: mirrored uses every GPU of this machine")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialization, file order and shuffle")
-    p.add_argument("--shuffle-buffer", type=int, default=1024, help="records held by the shuffle")
+    add_seed(p, "the weights' initialization, the shard file order and the shuffle", Settings.seed)
+    p.add_argument("--shuffle-buffer", type=COUNT, default=Settings.shuffle_buffer,
+                   help=f"records held by the shuffle {COUNT}")
     p.add_argument("--restart", action="store_true", help="discard this stage's checkpoints in --out")
-    p.add_argument("--progress", default="bar", choices=list(PROGRESS),
-                   help="a progress bar, one line per epoch, or nothing")
+    _progress(p, "a progress bar, one line per epoch, or nothing")
     return p
 
 
+def _progress(p, help_text: str) -> None:
+    p.add_argument("--progress", default="bar", choices=list(PROGRESS), help=help_text)
+
+
 def _classifier_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backbone", default="inception_resnet_v2", choices=["inception_resnet_v2", "small"],
+    p.add_argument("--backbone", default=Settings.backbone, choices=BACKBONES,
                    help="Keras' Inception-ResNet-v2, or a compact CNN for CPUs and tests")
-    p.add_argument("--weights", default="none", metavar="PATH|imagenet|none",
+    p.add_argument("--weights", default=WEIGHTS, metavar="PATH|imagenet|none",
                    help="backbone weights: a local .h5/.keras file, or imagenet when Keras' file "
                         "is already in ~/.keras/models (nothing is downloaded at run time)")
-    p.add_argument("--autoencoders", action=argparse.BooleanOptionalAction, default=True,
+    p.add_argument("--autoencoders", action=argparse.BooleanOptionalAction, default=Settings.autoencoders,
                    help="feed the per-class reconstruction errors to the head "
                         "(--no-autoencoders: the backbone's features alone)")
-    p.add_argument("--dropout", type=float, default=0.2, help="dropout before the head")
+    p.add_argument("--dropout", type=DROPOUT, default=Settings.dropout, help=f"dropout before the head {DROPOUT}")
 
 
-def _register_evaluate(subparsers, parents, formatter_class) -> None:
+def _register_evaluate(subparsers, parents) -> None:
     p = subparsers.add_parser(
-        "evaluate", parents=parents, formatter_class=formatter_class,
+        "evaluate", parents=parents,
         help="per-class ROC AUC, recall/precision and confusion counts of a trained classifier",
         description="Score OUT/classifier.keras on the test split: per-class ROC AUC and mean "
                     "AUC, recall/precision at 0.5 and at a threshold chosen on the validation "
@@ -91,50 +93,28 @@ def _register_evaluate(subparsers, parents, formatter_class) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="the folder `cxrpipe train` wrote")
     p.add_argument("--dataset", default=None, metavar="URI",
                    help="shard dataset to score (default: the one the classifier trained on)")
-    p.add_argument("--split", default="test", help="the split scored")
-    p.add_argument("--threshold-split", default="val", help="the split the thresholds are chosen on")
-    p.add_argument("--target-recall", type=float, default=0.9,
-                   help="recall the tuned threshold aims at (screening: few missed findings)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per batch")
-    p.add_argument("--progress", default="bar", choices=list(PROGRESS), help="a progress bar or nothing")
+    p.add_argument("--split", default=EvalSettings.split, help="the split scored")
+    p.add_argument("--threshold-split", default=EvalSettings.threshold_split,
+                   help="the split the thresholds are chosen on")
+    p.add_argument("--target-recall", type=RECALL, default=EvalSettings.target_recall,
+                   help=f"recall the tuned threshold aims at (screening: few missed findings) {RECALL}")
+    p.add_argument("--batch-size", type=COUNT, default=EvalSettings.batch_size, help=f"images per batch {COUNT}")
+    _progress(p, "a progress bar or nothing")
     p.set_defaults(handler=evaluate)
 
 
-def settings(args):
-    """The ``loop.Settings`` of parsed `train` arguments.
-
-    Raises:
-        UserError: a value out of range (the message names the flag).
-    """
-    from cxrpipe.train.loop import Settings
-
-    for flag in ("image_size", "batch_size", "epochs", "shuffle_buffer"):
-        _at_least(flag, getattr(args, flag), 1)
-    if args.steps_per_epoch is not None:
-        _at_least("steps_per_epoch", args.steps_per_epoch, 1)
-    if not args.learning_rate > 0:
-        raise UserError(f"--learning-rate must be positive, got {args.learning_rate}")
+def settings(args) -> Settings:
+    """The ``Settings`` of parsed `train` arguments (values were checked by the parser)."""
     stage = {"ae_size": args.ae_size} if args.stage == "autoencoders" else {
         "backbone": args.backbone, "weights": args.weights, "autoencoders": args.autoencoders,
-        "dropout": _dropout(args.dropout)}
+        "dropout": args.dropout}
     return Settings(
-        dataset=args.dataset, out=_local_out(args.out), storage=_config(args), classes=args.classes,
+        dataset=args.dataset, out=_local_out(args.out), storage=storage_config(args), classes=args.classes,
         image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, learning_rate=args.learning_rate,
         mixed_precision=args.mixed_precision, distribute=args.distribute, seed=args.seed,
         shuffle_buffer=args.shuffle_buffer, restart=args.restart, verbose=PROGRESS[args.progress],
         **stage)
-
-
-def _at_least(flag: str, value: int, low: int) -> None:
-    if value < low:
-        raise UserError(f"--{flag.replace('_', '-')} must be at least {low}, got {value}")
-
-
-def _dropout(value: float) -> float:
-    if not 0.0 <= value < 1.0:
-        raise UserError(f"--dropout must be in [0, 1), got {value}")
-    return value
 
 
 def _local_out(out: str) -> Path:
@@ -143,10 +123,6 @@ def _local_out(out: str) -> Path:
     path = Path(out)
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _config(args) -> storage.StorageConfig:
-    return storage.StorageConfig.from_env(args.s3_endpoint)
 
 
 def _trainer(module: str):
@@ -188,9 +164,8 @@ def _last(history: dict, key: str) -> str:
 def evaluate(args) -> int:
     module = _trainer("evaluate")
     metrics = _trainer("metrics")
-    _at_least("batch_size", args.batch_size, 1)
-    report = module.evaluate(module.EvalSettings(
-        out=Path(args.out), dataset=args.dataset, storage=_config(args), split=args.split,
+    report = module.evaluate(EvalSettings(
+        out=Path(args.out), dataset=args.dataset, storage=storage_config(args), split=args.split,
         threshold_split=args.threshold_split or None, target_recall=args.target_recall,
         batch_size=args.batch_size, verbose=PROGRESS[args.progress]))
     print(metrics.format_report(report))

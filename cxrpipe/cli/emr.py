@@ -1,11 +1,17 @@
-"""The `cxrpipe emr` command line: package, submit, status, policy. Handlers: cxrpipe.emr.commands."""
+"""`cxrpipe emr`: package, submit, status, policy. Handlers: ``cxrpipe.emr.commands``.
+
+A job given after ``--`` is checked by the same parser as the local command; the EMR code gets
+that parser as a callable (``args.parse_job``), since nothing outside the CLI imports it.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from .emr.package import MACHINES
-from .emr.requests import RELEASE_LABEL
+from ..emr.package import MACHINES
+from ..emr.requests import RELEASE_LABEL
+from ..flagtypes import COUNT, POSITIVE, checked
+from .options import group
 
 EXAMPLE = """examples:
   cxrpipe emr package --out dist
@@ -20,41 +26,42 @@ POLICY_EXAMPLE = """examples:
       --serverless-app 00fxxxxxxxxxxxxx > repository-policy.json
   cxrpipe emr policy --document all --account 123456789012 --region us-east-1 -- run ...
 """
+POLL_SECONDS = 30.0
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Every option's default in --help, and descriptions kept as written."""
+def register(subparsers, parents: list[argparse.ArgumentParser], parse_job) -> None:
+    """Add `cxrpipe emr` and its subcommands to the main parser's ``subparsers``.
 
-
-def register(subparsers, parents: list[argparse.ArgumentParser]) -> None:
-    """Add `cxrpipe emr` and its subcommands to the main parser's ``subparsers``."""
-    emr = subparsers.add_parser("emr", formatter_class=_Formatter, epilog=EXAMPLE,
-                                help="run preprocess/shards/run on Amazon EMR (or EMR Serverless)")
+    Args:
+        parents: shared option parsers (storage options).
+        parse_job: ``argv -> dict`` of a cxrpipe job's parsed options (exits 2 on a bad flag).
+    """
+    emr = subparsers.add_parser("emr", epilog=EXAMPLE, help="run preprocess/shards/run on Amazon EMR (or EMR Serverless)")
     sub = emr.add_subparsers(dest="emr_command", required=True, metavar="EMR_COMMAND",
                              help="package, submit, status or policy (each has --help)")
     _package(sub, parents)
-    _submit(sub, parents)
+    _submit(sub, parents).set_defaults(parse_job=parse_job)
     _status(sub, parents)
-    _policy(sub, parents)
+    _policy(sub, parents).set_defaults(parse_job=parse_job)
 
 
-def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+def _region() -> argparse.ArgumentParser:
+    p = group()
     p.add_argument("--region", default=None, help="AWS region; unset: AWS_DEFAULT_REGION or the AWS config")
     return p
 
 
 def _project() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = group()
     p.add_argument("--project-dir", default=None, metavar="DIR",
                    help="the cxrpipe checkout with emr/, jobs/, setup.py; unset: the one cxrpipe runs from")
     return p
 
 
-def _package(sub, parents) -> None:
-    from .emr import commands
+def _package(sub, parents):
+    from ..emr import commands
 
-    p = sub.add_parser("package", parents=[_project(), *parents], formatter_class=_Formatter,
+    p = sub.add_parser("package", parents=[_project(), *parents],
                        help="build the wheel and the venv-pack archive of its environment")
     p.add_argument("--out", default="dist", metavar="DIR", help="where to write the wheel and env.tar.gz")
     p.add_argument("--python", default="python3.11",
@@ -68,13 +75,14 @@ def _package(sub, parents) -> None:
                         "Unset: --python's own")
     p.add_argument("--wheel-only", action="store_true", help="only the wheel (bootstrap.sh or image installs)")
     p.set_defaults(handler=commands.package)
+    return p
 
 
-def _submit(sub, parents) -> None:
-    from .emr import commands
+def _submit(sub, parents):
+    from ..emr import commands
 
-    p = sub.add_parser("submit", parents=[_common(), _project(), *parents], formatter_class=_Formatter,
-                       epilog=EXAMPLE, help="stage the artifacts and run a cxrpipe job on EMR")
+    p = sub.add_parser("submit", parents=[_region(), _project(), *parents], epilog=EXAMPLE,
+                       help="stage the artifacts and run a cxrpipe job on EMR")
     target = p.add_argument_group("where to run (one of)")
     target.add_argument("--cluster-id", default=None, help="a running cluster (j-...): add a step")
     target.add_argument("--create", action="store_true", help="create a cluster from emr/cluster.json for this job")
@@ -88,22 +96,28 @@ def _submit(sub, parents) -> None:
                      help="the nodes (bootstrap.sh WHEEL) or the serverless image already have cxrpipe")
     p.add_argument("--execution-role", default=None, metavar="ARN", help="EMR Serverless: the job's IAM role")
     p.add_argument("--wait", action="store_true", help="wait for the job and exit 1 if it fails")
-    p.add_argument("--poll-seconds", type=float, default=30.0, help="seconds between state checks with --wait")
+    _poll_seconds(p)
     p.add_argument("--dry-run", action="store_true", help="print the requests; upload and submit nothing")
     _cluster_options(p)
     p.add_argument("job", nargs="*", metavar="-- COMMAND ARGS",
                    help="the cxrpipe job exactly as run locally, e.g. -- run --dataset nih ...")
     p.set_defaults(handler=commands.submit)
+    return p
+
+
+def _poll_seconds(p) -> None:
+    p.add_argument("--poll-seconds", type=POSITIVE, default=POLL_SECONDS,
+                   help=f"seconds between state checks with --wait {POSITIVE}")
 
 
 def _cluster_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("--create: changes to emr/cluster.json (None: the template's value)")
+    g = p.add_argument_group("--create: changes to emr/cluster.json (unset: the template's value)")
     g.add_argument("--name", default=None, help="cluster name")
     g.add_argument("--release", default=None,
                    help=f"EMR release label (template: {RELEASE_LABEL}; another 7.x keeps Spark 3.5 and Python 3.11)")
     g.add_argument("--primary-type", default=None, help="primary node instance type")
     g.add_argument("--core-type", default=None, help="core node instance type")
-    g.add_argument("--core-count", type=int, default=None, help="number of core nodes")
+    g.add_argument("--core-count", type=COUNT, default=None, help=f"number of core nodes {COUNT}")
     g.add_argument("--subnet", default=None, help="EC2 subnet id")
     g.add_argument("--key-name", default=None, help="EC2 key pair for SSH")
     g.add_argument("--service-role", default=None, help="EMR service role (template: EMR_DefaultRole)")
@@ -112,49 +126,40 @@ def _cluster_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--keep-alive", action="store_true", help="keep the cluster after the job (idle timeout 1 h)")
 
 
-def _status(sub, parents) -> None:
-    from .emr import commands
+def _status(sub, parents):
+    from ..emr import commands
 
-    p = sub.add_parser("status", parents=[_common(), *parents], formatter_class=_Formatter,
+    p = sub.add_parser("status", parents=[_region(), *parents],
                        help="state and log locations of a step or a serverless job run")
     p.add_argument("--cluster-id", default=None, help="the cluster (j-...) the step ran on")
     p.add_argument("--step-id", default=None, help="unset: the cluster's latest step")
     p.add_argument("--serverless-app", default=None, metavar="APP_ID", help="the EMR Serverless application")
     p.add_argument("--job-run", default=None, metavar="JOB_RUN_ID", help="the job run on that application")
     p.add_argument("--wait", action="store_true", help="wait until it ends; exit 1 if it failed")
-    p.add_argument("--poll-seconds", type=float, default=30.0, help="seconds between state checks with --wait")
+    _poll_seconds(p)
     p.set_defaults(handler=commands.status)
+    return p
 
 
-def _flag(check):
-    """An argparse ``type=`` from a ``text -> value`` check raising ValueError (its message shown as is)."""
-    def parse(text: str):
-        try:
-            return check(text)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    parse.__name__ = check.__name__
-    return parse
+def _policy(sub, parents):
+    from ..emr import commands, iam
 
-
-def _policy(sub, parents) -> None:
-    from .emr import commands, iam
-
-    p = sub.add_parser("policy", parents=parents, formatter_class=_Formatter, epilog=POLICY_EXAMPLE,
+    p = sub.add_parser("policy", parents=parents, epilog=POLICY_EXAMPLE,
                        help="print the IAM policies a job needs: its role's permissions, the roles' trust, "
                             "the custom image's repository policy")
     p.add_argument("--document", default="job-role", choices=[*iam.DOCUMENTS, "all"],
                    help="which one to print, alone (ready for file://); all: a JSON object of every one the "
                         "flags allow, each with where it attaches")
     p.add_argument("--staging", default=None, metavar="S3_URI", help="also read the staged artifacts, write logs")
-    p.add_argument("--kms-key", action="append", default=[], metavar="ARN", type=_flag(iam.kms_key_arn),
+    p.add_argument("--kms-key", action="append", default=[], metavar="ARN", type=checked(iam.kms_key_arn),
                    help="the KMS key the buckets encrypt with (SSE-KMS; repeatable): the job role may use it through S3")
-    p.add_argument("--account", default=None, type=_flag(iam.account_id),
+    p.add_argument("--account", default=None, type=checked(iam.account_id),
                    help="the AWS account id (emr-service-role-trust, ecr-repository)")
-    p.add_argument("--region", default=None, type=_flag(iam.region_name),
+    p.add_argument("--region", default=None, type=checked(iam.region_name),
                    help="the cluster's or application's region (emr-service-role-trust, ecr-repository); "
                         "unset: AWS_REGION or AWS_DEFAULT_REGION")
-    p.add_argument("--serverless-app", default=None, metavar="APP_ID", type=_flag(iam.application_id),
+    p.add_argument("--serverless-app", default=None, metavar="APP_ID", type=checked(iam.application_id),
                    help="the EMR Serverless application the custom image is for (ecr-repository)")
     p.add_argument("job", nargs="*", metavar="-- COMMAND ARGS", help="the cxrpipe job, as for submit (job-role)")
     p.set_defaults(handler=commands.policy)
+    return p

@@ -44,7 +44,7 @@ setup(
     description="Turn raw chest radiographs in an object store into training-ready data with Spark.",
     long_description=Path("README.md").read_text() if Path("README.md").exists() else "",
     long_description_content_type="text/markdown",
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     packages=find_packages(include=["cxrpipe", "cxrpipe.*"]),
     install_requires=CORE,
     extras_require=EXTRAS,

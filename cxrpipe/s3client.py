@@ -80,9 +80,29 @@ def client_region(config: StorageConfig, session) -> str | None:
     try:
         return InstanceMetadataRegionFetcher(timeout=1, num_attempts=1,
                                              **({"base_url": service} if service else {})).retrieve_region()
-    except Exception as exc:  # off EC2 there is no metadata service: boto3's default it is
+    except (*aws_errors(), OSError) as exc:  # off EC2 there is no metadata service: boto3's default it is
         log.debug("no region from the instance metadata service: %s", exc)
         return None
+
+
+def aws_errors() -> tuple[type, ...]:
+    """What a boto3 call raises when the store (not cxrpipe) fails: botocore's client and
+    transport errors, imported on first use. For ``except aws_errors() as exc:``."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def _setup_errors() -> tuple[type, ...]:
+    from botocore import exceptions as e
+
+    return (e.NoCredentialsError, e.PartialCredentialsError, e.EndpointConnectionError, e.ConnectTimeoutError)
+
+
+def _credential_errors() -> tuple[type, ...]:
+    from botocore import exceptions as e
+
+    return (e.NoCredentialsError, e.PartialCredentialsError)
 
 
 # S3 and S3-compatible servers say "slow down" with these codes.
@@ -105,7 +125,7 @@ def patiently(call, config: StorageConfig):
     while True:
         try:
             return call()
-        except Exception as exc:  # botocore raises per-service classes; only throttling is waited out
+        except aws_errors() as exc:  # only throttling is waited out
             if error_code(exc) not in _THROTTLING or time.monotonic() + delay > deadline:
                 raise
         time.sleep(random.uniform(0.0, delay))
@@ -123,9 +143,8 @@ UNREADABLE_OBJECT = {
 
 def store_wide(exc: Exception) -> bool:
     """Failures no object-level retry or reject can help: the user's set-up is wrong."""
-    return (type(exc).__name__ in {"NoCredentialsError", "PartialCredentialsError", "EndpointConnectionError",
-                                   "ConnectTimeoutError", "InvalidEndpointError"}
-            or error_code(exc) in {"NoSuchBucket", "InvalidAccessKeyId", "SignatureDoesNotMatch"})
+    return isinstance(exc, _setup_errors()) or error_code(exc) in {"NoSuchBucket", "InvalidAccessKeyId",
+                                                                   "SignatureDoesNotMatch"}
 
 
 def error_code(exc: Exception) -> str:
@@ -140,12 +159,12 @@ def storage_error(action: str, uri: str, exc: Exception) -> OSError:
 
 def user_facing_error(bucket: str, exc: Exception) -> UserError:
     name = type(exc).__name__
-    if name in {"NoCredentialsError", "PartialCredentialsError"}:
+    if isinstance(exc, _credential_errors()):
         return UserError(
             "no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
             "or run on an instance with a role"
         )
-    if name in {"EndpointConnectionError", "ConnectTimeoutError", "InvalidEndpointError"}:
+    if isinstance(exc, _setup_errors()):
         return UserError(f"cannot reach the S3 endpoint for bucket {bucket!r}: {exc}; check --s3-endpoint")
     if error_code(exc) == "NoSuchBucket":
         return UserError(f"bucket {bucket!r} does not exist (cxrpipe never creates buckets): "

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UnreadableObject, UserError
-from .s3client import (UNREADABLE_OBJECT, error_code, patiently, s3_client, storage_error, store_wide,
+from .s3client import (UNREADABLE_OBJECT, aws_errors, error_code, patiently, s3_client, storage_error, store_wide,
                        user_facing_error)
 
 log = logging.getLogger(__name__)
@@ -187,7 +187,10 @@ class _Local:
     def check_container(uri: str, config: StorageConfig, for_writing: bool) -> None:
         path = local_path(uri)
         if for_writing:
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission, a read-only disk
+                raise UserError(f"{uri}: cannot create this folder ({exc.strerror or exc})") from None
         elif not path.exists():
             raise UserError(f"{uri} does not exist")
 
@@ -219,7 +222,7 @@ class _S3:
         try:
             return patiently(lambda: s3_client(config).get_object(Bucket=bucket, Key=key, **options)["Body"].read(),
                              config)
-        except Exception as exc:  # botocore raises per-service classes; map the one we act on
+        except aws_errors() as exc:  # map the ones we act on
             code = error_code(exc)
             if code in {"NoSuchKey", "404", "NotFound"}:
                 raise FileNotFoundError(uri) from None
@@ -235,7 +238,7 @@ class _S3:
         try:
             patiently(lambda: s3_client(config).put_object(Bucket=bucket, Key=key, Body=data,
                                                            ContentMD5=content_md5(data)), config)
-        except Exception as exc:
+        except aws_errors() as exc:
             raise storage_error("writing", uri, exc) from None
 
     @staticmethod
@@ -250,7 +253,7 @@ class _S3:
         try:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
                 yield from (obj["Key"][len(prefix):] for obj in page.get("Contents", []))
-        except Exception as exc:
+        except aws_errors() as exc:
             raise storage_error("listing", uri, exc) from None
 
     @staticmethod
@@ -258,7 +261,7 @@ class _S3:
         bucket, key = split_s3(uri)
         try:
             s3_client(config).delete_object(Bucket=bucket, Key=key)
-        except Exception as exc:
+        except aws_errors() as exc:
             raise storage_error("deleting", uri, exc) from None
 
     @staticmethod
@@ -266,7 +269,7 @@ class _S3:
         bucket, key = split_s3(uri)
         try:
             s3_client(config).head_object(Bucket=bucket, Key=key)
-        except Exception as exc:
+        except aws_errors() as exc:
             if error_code(exc) in {"NoSuchKey", "404", "NotFound"}:
                 return False
             raise storage_error("checking", uri, exc) from None
@@ -277,7 +280,7 @@ class _S3:
         bucket, _ = split_s3(uri)
         try:
             s3_client(config).head_bucket(Bucket=bucket)
-        except Exception as exc:
+        except aws_errors() as exc:
             code = error_code(exc)
             if code in {"404", "NoSuchBucket", "NotFound"}:
                 raise UserError(
@@ -386,7 +389,5 @@ def check_reachable(uri: str, config: StorageConfig, for_writing: bool = False) 
     """
     try:
         _backend(uri).check_container(uri, config, for_writing)
-    except UserError:
-        raise
-    except Exception as exc:
+    except aws_errors() as exc:
         raise user_facing_error(split_s3(uri)[0] if is_s3(uri) else uri, exc) from None

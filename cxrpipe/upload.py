@@ -79,7 +79,7 @@ class StreamWriter:
             bucket, key = storage.split_s3(self.uri)
             try:
                 s3client.s3_client(self._config).abort_multipart_upload(Bucket=bucket, Key=key, UploadId=self._upload_id)
-            except Exception as exc:  # the original failure matters more than this one
+            except s3client.aws_errors() as exc:  # the original failure matters more than this one
                 log.warning("could not abort the multipart upload of %s: %s", self.uri, s3client.error_code(exc) or exc)
         self._buffer = bytearray()
 
@@ -108,7 +108,7 @@ class StreamWriter:
             answer = s3client.patiently(lambda: client.upload_part(
                 Bucket=bucket, Key=key, UploadId=self._upload_id, PartNumber=number, Body=part,
                 ContentMD5=storage.content_md5(part), **checksum), self._config)
-        except Exception as exc:
+        except s3client.aws_errors() as exc:
             raise s3client.storage_error(f"uploading part {number} of", self.uri, exc) from None
         self._parts.append(completed_part(number, answer))
         self._buffer = bytearray()

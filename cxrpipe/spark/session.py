@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from ..errors import UserError
+
+# The master URLs Spark 3.5 accepts (SparkContext.createTaskScheduler and spark-submit).
+MASTER_URL = re.compile(r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|local-cluster\[\d+,\s*\d+,\s*\d+\]|"
+                        r"yarn|(spark|mesos)://\S+|k8s://\S+)$")
 
 
 def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: dict | None = None):
@@ -27,6 +32,11 @@ def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: di
     Returns:
         A ``pyspark.sql.SparkSession``.
     """
+    if master is not None and not MASTER_URL.match(master):
+        # Checked here: given a URL it cannot parse, spark-submit's launcher exits before the
+        # JVM says why, and PySpark only reports that the gateway exited.
+        raise UserError(f"--master {master}: Spark cannot use this master URL; "
+                        "expected local[N], spark://HOST:PORT, yarn or k8s://...")
     # Python workers must run this interpreter (the venv with cv2), not the system one.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
@@ -51,13 +61,7 @@ def spark_session(master: str | None = None, app_name: str = "cxrpipe", conf: di
         builder = builder.config(*DAEMON)
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
-    try:
-        session = builder.getOrCreate()
-    except Exception as exc:  # Py4JJavaError, raised from the JVM with its own message
-        if "Could not parse Master URL" in str(exc):
-            raise UserError(f"--master {master}: Spark cannot use this master URL; "
-                            "expected local[N], spark://HOST:PORT, yarn or k8s://...") from None
-        raise
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     if submitted and session.sparkContext.master.startswith("local"):
         _reconfigure_log(session.sparkContext)

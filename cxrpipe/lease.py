@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 
-LEASE_NAME = "_LEASE.json"
+from .layout import LEASE
+
+LEASE_NAME = LEASE
 TTL_SECONDS = 120.0
 HEARTBEAT_SECONDS = 30.0
 

@@ -17,14 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from . import features, storage, tables
+from . import features, layout, storage, tables
 from .pieces import PieceBuilder, PieceFile, entries
 from .prefetch import in_order
 from .shards import Shard, ShardOptions, ShardRecord, Version, expand, order_key, record_metadata
 from .tfrecord import frame, iter_records
 from .upload import StreamWriter
 
-PIECES = "_pieces"
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def example_bytes(record: ShardRecord, jpeg: bytes, ctx: ShardContext) -> bytes:
 
 
 def piece_uri(output_root: str, task: int) -> str:
-    return storage.join(output_root, PIECES, f"part-{task:05d}.bin")
+    return storage.join(output_root, layout.piece_path(task))
 
 
 def frame_version(version: Version, jpeg: bytes, ctx: ShardContext, builder: PieceBuilder) -> list[ShardRecord]:

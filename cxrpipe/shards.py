@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import labels
+from . import labels, layout
 
 DEFAULT_SHARD_MB = 128.0
 # Shards per (split, class): 1,024 x 128 MB holds 128 GB; more only costs tasks and files.
@@ -69,9 +69,7 @@ class Shard:
 
     @property
     def path(self) -> str:
-        cls = labels.class_dirname(self.partition)
-        return (f"tfrecords/{self.split}/{cls}/"
-                f"{cls}-{self.split}-{self.index:05d}-of-{self.count:05d}.tfrecord")
+        return layout.shard_path(self.split, self.partition, self.index, self.count)
 
 
 def source_values(multi_hot, uncertain) -> tuple[int, ...]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from .layout import AUGMENTATIONS
-
-from .manifest import partitions_of
+from .layout import AUGMENTATIONS, TFRECORDS
+from .manifest import Manifest
 
 
 
@@ -29,44 +28,43 @@ def _cell(value) -> str:
     return "" if value is None else str(value)
 
 
-def counts_table(built: dict) -> str:
+def counts_table(built: Manifest) -> str:
     """JPEGs written per split x class, one column per augmentation present."""
-    counts = built.get("counts", {})
+    counts = built.counts
     augs = [a for a in AUGMENTATIONS
             if any(a in per_aug for per_class in counts.values() for per_aug in per_class.values())]
     rows = []
     for split in sorted(counts):
-        for cls in partitions_of(built):
+        for cls in built.partitions():
             per_aug = counts[split].get(cls)
             if per_aug:
                 rows.append([split, cls] + [per_aug.get(a, 0) for a in augs] + [sum(per_aug.values())])
     return table(["split", "class"] + augs + ["total"], rows, right_from=2)
 
 
-def rejects_table(built: dict) -> str:
-    by_reason = built.get("rejects", {}).get("by_reason", {})
+def rejects_table(built: Manifest) -> str:
+    by_reason = built.rejects.get("by_reason", {})
     if not by_reason:
         return "rejected: none"
     return table(["rejected: reason", "inputs"], [[r, n] for r, n in by_reason.items()])
 
 
-def weights_table(built: dict) -> str:
+def weights_table(built: Manifest) -> str:
     """N/N_l per class (rows) and split (columns): what the trainer's loss will use."""
-    weights = built.get("class_weights", {})
+    weights = built.class_weights
     splits = sorted(weights)
-    rows = [[cls] + [weights[s].get(cls) for s in splits] for cls in built["classes"]]
+    rows = [[cls] + [weights[s].get(cls) for s in splits] for cls in built.classes]
     return table(["class weight N/N_l"] + splits, rows)
 
 
-def shards_table(built: dict) -> str:
+def shards_table(built: Manifest) -> str:
     """Per split x class: shard count, records, total MB and the smallest/largest shard."""
     groups: dict[tuple[str, str], list[dict]] = {}
-    for entry in built.get("files", []):
-        if entry["path"].startswith("tfrecords/"):
-            groups.setdefault((entry["split"], entry["partition"]), []).append(entry)
+    for entry in built.files_under(TFRECORDS):
+        groups.setdefault((entry["split"], entry["partition"]), []).append(entry)
     if not groups:
         return "shards: none"
-    order = {c: i for i, c in enumerate(partitions_of(built))}
+    order = {c: i for i, c in enumerate(built.partitions())}
     rows = []
     for (split, cls) in sorted(groups, key=lambda k: (k[0], order.get(k[1], 0))):
         sizes = [e["bytes"] / 1e6 for e in groups[(split, cls)]]
@@ -75,16 +73,16 @@ def shards_table(built: dict) -> str:
     return table(["split", "class", "shards", "records", "MB", "min MB", "max MB"], rows, right_from=2)
 
 
-def run_summary(built: dict, seconds: float, jpeg_bytes: int, where: str, peak_worker_mb: float = 0.0) -> str:
+def run_summary(built: Manifest, seconds: float, jpeg_bytes: int, where: str, peak_worker_mb: float = 0.0) -> str:
     """The summary printed after a job: counts, rejects, bytes, wall time, rate."""
-    inputs = built["inputs"]
-    written = sum(built.get("images", {}).values())
-    excluded = sum(built.get("excluded", {}).values())
-    reasons = ", ".join(f"{reason} {n:,}" for reason, n in built.get("excluded", {}).items() if n)
+    inputs = built.inputs
+    written = sum(built.images.values())
+    excluded = sum(built.excluded.values())
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in built.excluded.items() if n)
     rate = inputs / seconds if seconds > 0 else 0.0
     lines = [
         counts_table(built), "", rejects_table(built), "",
-        f"inputs {inputs:,}: written {written:,}, rejected {built['rejects']['total']:,}, "
+        f"inputs {inputs:,}: written {written:,}, rejected {built.rejects['total']:,}, "
         f"excluded by your filters {excluded:,}" + (f" ({reasons})" if reasons else ""),
         f"{jpeg_bytes / 1e6:,.1f} MB of JPEG in {seconds:,.1f} s wall time ({rate:,.1f} images/s), "
         f"peak Python worker memory {peak_worker_mb:,.0f} MB",

@@ -20,7 +20,7 @@ import cv2
 from . import storage, tables
 from .errors import ImageRejected, UnreadableObject
 from .imageops import Rendered, RenderParams, render
-from .layout import image_path
+from .layout import image_path, table_part
 from .plan import WorkItem
 from .prefetch import in_order
 from .shard_tasks import version_from_row
@@ -71,10 +71,6 @@ def peak_rss_mb() -> float:
     """This process's peak resident memory (Linux reports KiB); Python workers are reused, so
     this is the worker's peak over every task it ran."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def part_name(task: int) -> str:
-    return f"part-{task:05d}.parquet"
 
 
 def run_task(task: int, items: tuple[WorkItem, ...], ctx: JobContext, on_version=None) -> TaskResult:
@@ -195,7 +191,7 @@ def _reject_row(item: WorkItem, rejected: ImageRejected) -> dict:
 
 def _write_part(table: str, rows: list[dict], schema, task: int, ctx: JobContext) -> dict:
     data = tables.to_parquet(rows, schema)
-    path = f"{table}/{part_name(task)}"
+    path = table_part(table, task)
     storage.write_bytes(storage.join(ctx.output_root, path), data, ctx.storage)
     return {"path": path, "bytes": len(data), "sha256": storage.sha256(data), "records": len(rows)}
 

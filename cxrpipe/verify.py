@@ -16,31 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import features, manifest, storage, tables
-from .errors import UnreadableObject
-from .lease import LEASE_NAME
+from . import features, layout, manifest, storage, tables
+from .dataset import BadManifest, NoDataset, open_dataset
+from .manifest import Manifest
 from .tfrecord import CorruptRecord, decode_example, iter_records
 
 READ_THREADS = 8
 PROBLEMS_PER_FILE = 20          # a damaged file names its first few problems, not thousands
-_NOT_A_DATASET = "no manifest:"
 # Written by a running job, never listed: a leftover of a killed one is not a stale dataset file.
-_TRANSIENT = (manifest.MANIFEST_NAME, LEASE_NAME, "_pieces/")
-
-
-def load_manifest(root: str, config: storage.StorageConfig) -> dict:
-    """The manifest of the dataset root ``root``.
-
-    Raises:
-        FileNotFoundError: no manifest (the job never finished, or not a dataset root).
-        ValueError: not a readable cxrpipe manifest.
-    """
-    uri = storage.join(root, manifest.MANIFEST_NAME)
-    try:
-        data = storage.read_bytes(uri, config)
-    except UnreadableObject as exc:  # e.g. the root is a file, not a folder
-        raise FileNotFoundError(str(exc)) from None
-    return manifest.loads(data)
 
 
 @dataclass
@@ -103,12 +86,12 @@ def check_file(check: FileCheck) -> FileReport:
     problems = _file_problems(path, data, check.entry)
     if problems:
         return FileReport(problems=problems)
-    top = path.split("/", 1)[0]
-    if top == "index":
+    top = layout.top_folder(path)
+    if top == layout.INDEX:
         return _check_index_part(check, data)
-    if top == "rejects":
+    if top == layout.REJECTS:
         return FileReport(rejects=len(tables.from_parquet(data)))
-    if top == "tfrecords":
+    if top == layout.TFRECORDS:
         return _check_shard(path, data, check.entry, check.num_classes)
     return FileReport()
 
@@ -140,7 +123,7 @@ def _check_index_part(check: FileCheck, data: bytes) -> FileReport:
                      else _file_problems(path, jpeg, expected[path]))
             report.problems.extend(found[: PROBLEMS_PER_FILE - len(report.problems)])
     report.listed = path_digests(expected).tobytes()
-    return report.fold("index", {(r["split"], r["image_id"]): list(r["multi_hot"]) for r in rows})
+    return report.fold(layout.INDEX, {(r["split"], r["image_id"]): list(r["multi_hot"]) for r in rows})
 
 
 def _check_shard(path: str, data: bytes, entry: dict, num_classes: int) -> FileReport:
@@ -160,7 +143,7 @@ def _check_shard(path: str, data: bytes, entry: dict, num_classes: int) -> FileR
         return FileReport(problems=[f"{path}: {exc}"])
     if n != entry["records"]:
         return FileReport(problems=[f"{path}: {n} records, manifest says {entry['records']}"])
-    return report.fold("tfrecords", labels)
+    return report.fold(layout.TFRECORDS, labels)
 
 
 def path_digest(path: str) -> int:
@@ -213,56 +196,52 @@ def verify_dataset(root: str, config: storage.StorageConfig, choose_map=lambda b
             large or remote datasets.
     """
     try:
-        built = load_manifest(root, config)
-    except FileNotFoundError:
-        return Verdict([f"{_NOT_A_DATASET} no {manifest.MANIFEST_NAME} under {root}: the job did not "
-                        "finish (or this is not a dataset root)"])
-    except ValueError as exc:
+        built = open_dataset(root, config).manifest
+    except (NoDataset, BadManifest) as exc:  # a store that cannot be reached stays a UserError
         return Verdict([str(exc)])
-    checks = [FileCheck(root, entry, len(built["classes"]), config) for entry in built["files"]]
+    checks = [FileCheck(root, entry, len(built.classes), config) for entry in built.files]
     total = merge(choose_map(built)(check_file, checks))
     problems = total.problems + _check_totals(built, total)
     return Verdict(problems, _unlisted(root, built, np.sort(np.frombuffer(total.listed, np.uint64)), config))
 
 
-def _check_totals(built: dict, total: FileReport) -> list[str]:
+def _check_totals(built: Manifest, total: FileReport) -> list[str]:
     problems = []
-    if built["kind"] in ("preprocess", "run"):
-        if manifest.nested_counts(total.counts) != built["counts"]:
+    if built.has_images:
+        if manifest.nested_counts(total.counts) != built.counts:
             problems.append("index counts per split x class x augmentation differ from the manifest's")
-        if total.rejects != built["rejects"]["total"]:
-            problems.append(f"rejects table has {total.rejects} rows, manifest says {built['rejects']['total']}")
-    expected_shards = built.get("shard_counts", built["counts"] if built["kind"] == "shards" else None)
-    if expected_shards is not None and manifest.nested_counts(total.shard_counts) != expected_shards:
+        if total.rejects != built.rejects["total"]:
+            problems.append(f"rejects table has {total.rejects} rows, manifest says {built.rejects['total']}")
+    if manifest.nested_counts(total.shard_counts) != built.shard_records:
         problems.append("TFRecord counts per split x class x augmentation differ from the manifest's")
     return problems + _check_numbers(built, total)
 
 
-def _check_numbers(built: dict, total: FileReport) -> list[str]:
+def _check_numbers(built: Manifest, total: FileReport) -> list[str]:
     """The manifest's inputs, images per split, positives and class weights, recomputed from
     the rows (preprocess, run) or the shard records (shards): they feed the trainer's loss."""
-    source = "tfrecords" if built["kind"] == "shards" else "index"
+    source = layout.INDEX if built.has_images else layout.TFRECORDS
     images, positives = dict(total.images.get(source, {})), total.positives.get(source, {})
     problems = []
-    if built["kind"] != "shards" and built["inputs"] != sum(images.values()) + total.rejects:
-        problems.append(f"manifest says {built['inputs']} inputs; the index and rejects hold "
+    if built.has_images and built.inputs != sum(images.values()) + total.rejects:
+        problems.append(f"manifest says {built.inputs} inputs; the index and rejects hold "
                         f"{sum(images.values()) + total.rejects}")
-    if built["images"] != images:
-        problems.append(f"manifest's images per split {built['images']} differ from those found {images}")
-    if built["positives"] != positives:
+    if built.images != images:
+        problems.append(f"manifest's images per split {built.images} differ from those found {images}")
+    if built.positives != positives:
         problems.append("manifest's positives per split and class differ from the labels found")
-    if built["class_weights"] != manifest.class_weights(images, positives, built["classes"]):
+    if built.class_weights != manifest.class_weights(images, positives, built.classes):
         problems.append("manifest's class weights differ from N/N_l of the images found")
     return problems
 
 
-def _unlisted(root: str, built: dict, listed: np.ndarray, config) -> list[str]:
+def _unlisted(root: str, built: Manifest, listed: np.ndarray, config) -> list[str]:
     """Files under the root that neither the manifest nor its index parts list (left by an
     earlier run with other parameters, or put there by hand)."""
-    files = {f["path"] for f in built["files"]}
+    files = {f["path"] for f in built.files}
     unlisted = []
     for key in storage.iter_keys(root, config):
-        if key in files or key.startswith(_TRANSIENT):
+        if key in files or key.startswith(layout.TRANSIENT):
             continue
         digest = np.uint64(path_digest(key))
         at = np.searchsorted(listed, digest)

@@ -75,17 +75,12 @@ def check_dataset(uri: str, config: storage.StorageConfig, master: str | None, s
 
 
 def inspect(args) -> int:
-    from ..verify import load_manifest
+    from ..dataset import open_dataset
 
-    try:
-        built = load_manifest(args.uri, storage_config(args))
-    except FileNotFoundError:
-        raise UserError(f"no manifest under {args.uri}: not a finished cxrpipe dataset") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    sizes = sum(f["bytes"] for f in built["files"])
-    print(f"{args.uri}: {built['kind']} of {built['dataset']}, cxrpipe {built['code_version']}")
-    print(f"{built['inputs']:,} inputs, {len(built['files'])} files listed ({sizes / 1e6:,.1f} MB)\n")
+    built = open_dataset(args.uri, storage_config(args)).manifest
+    sizes = sum(f["bytes"] for f in built.files)
+    print(f"{args.uri}: {built.kind} of {built.dataset}, cxrpipe {built.code_version}")
+    print(f"{built.inputs:,} inputs, {len(built.files)} files listed ({sizes / 1e6:,.1f} MB)\n")
     print(summary.counts_table(built), "", summary.shards_table(built), "",
           summary.rejects_table(built), "", summary.weights_table(built), sep="\n")
     return 0

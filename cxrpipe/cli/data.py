@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from .. import labels, summary
+from .. import labels, layout, summary
 from ..flagtypes import SPLIT_NAMES
 from ..index import READERS, TableColumns, companion_uris
 from ..params import RenderParams
@@ -153,7 +153,7 @@ def run_dataset(job, shard_options: ShardOptions, master: str | None) -> int:
         result = run_all(spark, job, plan, options, lease.check)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
                               result.peak_worker_mb))
-    shards = [f for f in result.manifest["files"] if f["path"].startswith("tfrecords/")]
+    shards = result.manifest.files_under(layout.TFRECORDS)
     print(f"{len(shards)} shards, {sum(f['bytes'] for f in shards) / 1e6:,.1f} MB")
     return 0
 
@@ -176,13 +176,13 @@ def shards(args) -> int:
 
     config = storage_config(args)
     source = load_input(ShardsJob(args.input, args.output, storage=config))
-    job = ShardsJob(args.input, args.output, shard_options(args, tuple(source["classes"])), config)
+    job = ShardsJob(args.input, args.output, shard_options(args, source.classes), config)
     check_selection(source, job.options)
     with hold_output(job.output_uri, "shards", config) as lease:
         spark = spark_session(args.master, app_name="cxrpipe shards")
         result = run_shards(spark, job, source, lease.check)
     print(summary.counts_table(result.manifest))
-    print(f"\n{len(result.manifest['files'])} shards, "
-          f"{sum(f['bytes'] for f in result.manifest['files']) / 1e6:,.1f} MB in {result.seconds:,.1f} s")
+    print(f"\n{len(result.manifest.files)} shards, "
+          f"{sum(f['bytes'] for f in result.manifest.files) / 1e6:,.1f} MB in {result.seconds:,.1f} s")
     print(f"dataset: {args.output}")
     return 0

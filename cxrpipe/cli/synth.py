@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .. import storage
+from .. import layout, storage
 from ..errors import UserError
 from ..flagtypes import SYNTH_IMAGES, SYNTH_SIDE
 from ..params import RenderParams
@@ -104,9 +104,9 @@ def demo(args) -> int:
     code = check_dataset(str(dataset), config, args.master)
     report = write_report(str(dataset), out / "report", config)
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
-    for name, path in [("raw input", raw), ("dataset", dataset), ("JPEGs", dataset / "images"),
-                       ("index", dataset / "index"), ("rejects", dataset / "rejects"),
-                       ("TFRecords", dataset / "tfrecords"), ("manifest", dataset / "_MANIFEST.json")]:
+    for name, path in [("raw input", raw), ("dataset", dataset), ("JPEGs", dataset / layout.IMAGES),
+                       ("index", dataset / layout.INDEX), ("rejects", dataset / layout.REJECTS),
+                       ("TFRecords", dataset / layout.TFRECORDS), ("manifest", dataset / layout.MANIFEST)]:
         print(f"  {name + ':':<11} {path}")
     print(f"look at it: .venv/bin/cxrpipe inspect {dataset}")
     print(f"report (open in a browser): {report}")

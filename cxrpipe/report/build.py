@@ -14,9 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import manifest, storage, tables
+from .. import layout, storage, tables
+from ..dataset import read_manifest, require_images
 from ..decode import decode_gray8
-from ..errors import ImageRejected, UnreadableObject, UserError
+from ..errors import ImageRejected, UserError
+from ..imageops import RenderParams
+from ..manifest import Manifest
 from . import page, pixels
 from .model import ReportData, ShownSample
 from .sampling import Cooccurrence, RejectSummary, SamplePicker
@@ -60,40 +63,24 @@ def write_report(uri: str, out_dir, config: storage.StorageConfig, seed: int = 0
 def gather(uri: str, config: storage.StorageConfig, seed: int = 0, per_class: int = 3, read=None) -> ReportData:
     """Everything the page shows, read from the dataset at ``uri`` (see ``write_report``)."""
     read = read or (lambda u: storage.read_bytes(u, config))
-    built = load_manifest(uri, read)
-    params = built.get("parameters", {})
-    picker = SamplePicker(seed, per_class, params.get("augment_splits", ()))
-    cooccurrence, rejects = Cooccurrence(len(built["classes"])), RejectSummary()
+    built = require_images(uri, read_manifest(uri, read), "report on its input instead")
+    try:
+        render, images_root = built.render_params(), built.preprocessing_option("images")
+        picker = SamplePicker(seed, per_class, built.preprocessing_option("augment_splits"))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    cooccurrence, rejects = Cooccurrence(len(built.classes)), RejectSummary()
     for path, rows in _catalog_rows(uri, built, read):
         if path.startswith("index/"):
             picker.add(rows)
             cooccurrence.add(rows)
         else:
             rejects.add(rows)
-    samples = picker.samples(manifest.partitions_of(built))
-    shown, before, after, n = _pictures(uri, params, samples, read)
+    samples = picker.samples(built.partitions())
+    shown, before, after, n = _pictures(uri, images_root, render, samples, read)
     return ReportData(dataset_uri=uri, manifest=built, samples=shown, seed=seed, per_class=per_class,
                       before=before, after=after, histogram_images=n,
                       cooccurrence=cooccurrence.matrix, rejects=rejects)
-
-
-def load_manifest(uri: str, read) -> dict:
-    """The manifest of a preprocess or run dataset.
-
-    Raises:
-        UserError: no manifest, an unreadable one, or a dataset without an index.
-    """
-    try:
-        built = manifest.loads(read(storage.join(uri, manifest.MANIFEST_NAME)))
-    except (FileNotFoundError, UnreadableObject):
-        raise UserError(f"no {manifest.MANIFEST_NAME} under {uri}: not a finished cxrpipe dataset") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if built["kind"] not in ("preprocess", "run"):
-        source = built.get("parameters", {}).get("input", "its input")
-        raise UserError(f"{uri} is a {built['kind']} dataset without images or index: "
-                        f"report on the preprocessed dataset instead (cxrpipe report {source})")
-    return built
 
 
 def _try_read(u: str, read):
@@ -110,9 +97,9 @@ def _map(fn, items: list) -> list:
         return list(pool.map(fn, items))
 
 
-def _catalog_rows(uri: str, built: dict, read):
+def _catalog_rows(uri: str, built: Manifest, read):
     """(path, rows) of each index and rejects part the manifest lists."""
-    paths = [f["path"] for f in built["files"] if f["path"].split("/", 1)[0] in ("index", "rejects")]
+    paths = [f["path"] for f in built.files_under(layout.INDEX) + built.files_under(layout.REJECTS)]
     log.info("reading %d index and rejects parts of %s", len(paths), uri)
     batch = READ_THREADS * 4  # parts in memory at once: a catalog of any size streams through
     for start in range(0, len(paths), batch):
@@ -124,34 +111,33 @@ def _catalog_rows(uri: str, built: dict, read):
             yield path, tables.from_parquet(data)
 
 
-def _pictures(uri: str, params: dict, samples: dict, read):
+def _pictures(uri: str, root: str | None, render: RenderParams, samples: dict, read):
     """Data URIs of the sampled JPEGs and sources, and the before/after histograms over them."""
     every = [s for shown in samples.values() for s in shown]
     jpegs = sorted({path for s in every for _, path in s.versions})
     sources = sorted({s.source for s in every})
     log.info("reading %d sampled JPEGs and %d sources", len(jpegs), len(sources))
     jpeg_bytes = dict(zip(jpegs, _map(lambda p: _try_read(storage.join(uri, p), read), jpegs)))
-    root = params.get("images")
     decoded = {}
     if root:
-        views = _map(lambda s: _source_view(_try_read(storage.join(root, s), read), params), sources)
+        views = _map(lambda s: _source_view(_try_read(storage.join(root, s), read), render), sources)
         decoded = dict(zip(sources, views))
     shown = {cls: [_shown(s, jpeg_bytes, decoded) for s in group] for cls, group in samples.items()}
     before, after, n = _totals(s for group in shown.values() for s in group)
     return shown, before, after, n
 
 
-def _source_view(data, params: dict):
+def _source_view(data, render: RenderParams):
     """(display JPEG, resized array) of a source's bytes, or a note saying why there is none."""
     if isinstance(data, FileNotFoundError):
         return "source no longer exists"
     if isinstance(data, Exception):
         return f"source unreadable: {data}"
     try:
-        gray = decode_gray8(data, params.get("max_pixels", 50_000_000))
+        gray = decode_gray8(data, render.max_pixels)
     except ImageRejected as exc:
         return f"source not decodable: {exc.reason}"
-    return pixels.source_views(gray, params.get("size", 299))
+    return pixels.source_views(gray, render.size)
 
 
 def _shown(sample, jpeg_bytes: dict, decoded: dict) -> ShownSample:

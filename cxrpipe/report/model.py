@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..manifest import Manifest
 from .sampling import RejectSummary, Sample
 
 
@@ -45,7 +46,7 @@ class ReportData:
     """
 
     dataset_uri: str
-    manifest: dict
+    manifest: Manifest
     samples: dict[str, list[ShownSample]]
     seed: int
     per_class: int

@@ -114,7 +114,7 @@ def render_page(data: ReportData) -> str:
         An HTML5 document with everything inline.
     """
     m = data.manifest
-    title = f"cxrpipe report · {m.get('dataset', '?')} · {data.dataset_uri}"
+    title = f"cxrpipe report · {m.dataset} · {data.dataset_uri}"
     nav = "".join(f'<a href="#{a}">{escape(SECTIONS[a][0])}</a>' for row in LAYOUT for a in row)
     body = "".join(_row([SECTIONS[a][1](data) for a in row]) for row in LAYOUT)
     return (
@@ -134,17 +134,17 @@ def _row(parts: list[str]) -> str:
 
 def _header(data: ReportData) -> str:
     m = data.manifest
-    jpegs = sum(n for per_class in m.get("counts", {}).values() for per in per_class.values() for n in per.values())
-    stats = [(f"{m.get('inputs', 0):,}", "inputs"), (f"{sum(m.get('images', {}).values()):,}", "images written"),
-             (f"{jpegs:,}", "JPEGs incl. flips"), (f"{m.get('rejects', {}).get('total', 0):,}", "rejected"),
-             (f"{len(m.get('classes', []))}", "classes")]
-    stats += [(f"{n:,}", f"{s} images") for s, n in sorted(m.get("images", {}).items(),
+    jpegs = sum(n for per_class in m.counts.values() for per in per_class.values() for n in per.values())
+    stats = [(f"{m.inputs:,}", "inputs"), (f"{sum(m.images.values()):,}", "images written"),
+             (f"{jpegs:,}", "JPEGs incl. flips"), (f"{m.rejects['total']:,}", "rejected"),
+             (f"{len(m.classes)}", "classes")]
+    stats += [(f"{n:,}", f"{s} images") for s, n in sorted(m.images.items(),
                                                             key=lambda kv: sections.SPLIT_ORDER.index(kv[0])
                                                             if kv[0] in sections.SPLIT_ORDER else 9)]
     cards = "".join(f'<div class="stat"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for v, k in stats)
-    kind = f"{m.get('kind', '?')} of {m.get('dataset', '?')}"
+    kind = f"{m.kind} of {m.dataset}"
     return (f'<header class="top"><h1>cxrpipe report — {escape(kind)}</h1>'
-            f'<div class="where">{escape(data.dataset_uri)} · cxrpipe {escape(str(m.get("code_version", "?")))}</div>'
+            f'<div class="where">{escape(data.dataset_uri)} · cxrpipe {escape(str(m.code_version))}</div>'
             f'<div class="stats">{cards}</div></header>')
 
 

@@ -11,7 +11,7 @@ from html import escape
 
 import numpy as np
 
-from ..manifest import partitions_of
+from ..manifest import FORMAT, FORMAT_VERSION, Manifest
 from . import svg
 from .model import ReportData, ShownSample
 
@@ -23,15 +23,15 @@ VERSION_TITLES = {"none": "CLAHE output", "hflip": "h-flip ↔", "vflip": "v-fli
 TILE = 150
 
 
-def splits_of(manifest: dict) -> list[str]:
+def splits_of(manifest: Manifest) -> list[str]:
     """The manifest's splits, train/val/test first."""
-    found = set(manifest.get("counts", {})) | set(manifest.get("images", {}))
+    found = set(manifest.counts) | set(manifest.images)
     return [s for s in SPLIT_ORDER if s in found] + sorted(found - set(SPLIT_ORDER))
 
 
-def images_per_split(manifest: dict, cls: str) -> dict[str, int]:
+def images_per_split(manifest: Manifest, cls: str) -> dict[str, int]:
     """Source images written to a class partition, per split (its unflipped JPEGs)."""
-    counts = manifest.get("counts", {})
+    counts = manifest.counts
     return {s: counts.get(s, {}).get(cls, {}).get("none", 0) for s in splits_of(manifest)}
 
 
@@ -62,13 +62,13 @@ def _table(header: list[str], rows: list[list[str]], numeric=None) -> str:
 
 def samples_section(data: ReportData) -> str:
     """Per class: a few sampled images as source, CLAHE output and each flip, side by side."""
-    flips = list(data.manifest.get("parameters", {}).get("flips", []))
-    columns = ["none", *flips]
-    cards = "".join(_class_card(data, cls, columns) for cls in partitions_of(data.manifest))
-    p = data.manifest.get("parameters", {})
+    render = data.manifest.render_params()
+    columns = ["none", *render.flips]
+    cards = "".join(_class_card(data, cls, columns) for cls in data.manifest.partitions())
+    augmented = data.manifest.preprocessing_option("augment_splits")
     intro = (f"Up to {data.per_class} images per class, chosen by a hash of the image id with seed "
              f"{data.seed} (the same seed shows the same images), from splits that get flips "
-             f"({escape(', '.join(p.get('augment_splits', [])) or 'none')}) first. The source is shown "
+             f"({escape(', '.join(augmented) or 'none')}) first. The source is shown "
              "shrunk with its own aspect ratio; the other tiles are the JPEGs the pipeline wrote, byte "
              "for byte. An h-flip mirrors left and right (the heart changes side), a v-flip turns the "
              "image upside down, an hv-flip does both (a 180° turn). Under each id, the image's intensity "
@@ -86,7 +86,7 @@ def _class_card(data: ReportData, cls: str, columns: list[str]) -> str:
         return f'<div class="card" data-class="{escape(cls)}">{head}<p class="muted">No image in this class.</p></div>'
     header = "".join(f"<div class=\"colhead\">{escape(t)}</div>"
                      for t in ["image", "source", *[VERSION_TITLES.get(c, c) for c in columns]])
-    rows = "".join(_sample_row(s, columns, data.manifest["classes"]) for s in shown)
+    rows = "".join(_sample_row(s, columns, data.manifest.classes) for s in shown)
     style = f"grid-template-columns: 210px repeat({len(columns) + 1}, {TILE}px)"
     return (f'<div class="card" data-class="{escape(cls)}">{head}'
             f'<div class="scroll"><div class="grid" style="{style}">{header}{rows}</div></div></div>')
@@ -141,13 +141,13 @@ def histogram_stats(counts) -> dict[str, float]:
 
 def intensity_section(data: ReportData) -> str:
     """Histograms of pixel intensity before and after CLAHE, over the sampled images."""
-    p = data.manifest.get("parameters", {})
-    size = p.get("size", "?")
+    p = data.manifest.render_params()
+    size = p.size
     intro = (f"Over the {data.histogram_images} distinct images sampled above, not the whole dataset. "
              f"<b>Before</b>: each source decoded to 8-bit gray and resized to {size}×{size} (area "
              f"interpolation), as the pipeline does. <b>After</b>: the CLAHE JPEG it wrote "
-             f"(clip {escape(str(p.get('clahe_clip', '?')))}, {escape(str(p.get('clahe_grid', '?')))}×"
-             f"{escape(str(p.get('clahe_grid', '?')))} tiles, applied at the {escape(str(p.get('clahe_at', '?')))}).")
+             f"(clip {escape(str(p.clahe_clip))}, {escape(str(p.clahe_grid))}×"
+             f"{escape(str(p.clahe_grid))} tiles, applied at the {escape(str(p.clahe_at))}).")
     if not data.histogram_images:
         return section("intensities", "Pixel intensity before and after CLAHE", intro,
                        '<p class="muted">No sampled source could be read.</p>')
@@ -170,7 +170,7 @@ def counts_section(data: ReportData) -> str:
     """Source images per class, stacked by split, and the JPEGs written per augmentation."""
     m = data.manifest
     splits = splits_of(m)
-    names = partitions_of(m)
+    names = m.partitions()
     per_class = {cls: images_per_split(m, cls) for cls in names}
     series = [(s, [per_class[c][s] for c in names], SPLIT_COLORS.get(s, OTHER_SPLIT_COLOR)) for s in splits]
     chart = svg.stacked_bars(names, series, "Source images per class and split")
@@ -181,12 +181,12 @@ def counts_section(data: ReportData) -> str:
                    f'augmentation</summary>{_jpeg_table(m, splits)}</details>')
 
 
-def _jpeg_table(m: dict, splits: list[str]) -> str:
-    augs = [a for a in VERSION_TITLES if any(a in per for s in splits for per in m["counts"].get(s, {}).values())]
+def _jpeg_table(m: Manifest, splits: list[str]) -> str:
+    augs = [a for a in VERSION_TITLES if any(a in per for s in splits for per in m.counts.get(s, {}).values())]
     rows = []
     for s in splits:
-        for cls in partitions_of(m):
-            per = m["counts"].get(s, {}).get(cls)
+        for cls in m.partitions():
+            per = m.counts.get(s, {}).get(cls)
             if per:
                 rows.append([escape(s), escape(cls)] + [f"{per.get(a, 0):,}" for a in augs]
                             + [f"{sum(per.values()):,}"])
@@ -195,7 +195,7 @@ def _jpeg_table(m: dict, splits: list[str]) -> str:
 
 def cooccurrence_section(data: ReportData) -> str:
     """The class × class co-occurrence heat map, from the index."""
-    chart = svg.heatmap(data.manifest["classes"], data.cooccurrence, "Class co-occurrence")
+    chart = svg.heatmap(list(data.manifest.classes), data.cooccurrence, "Class co-occurrence")
     intro = ("Images positive for both classes, each image counted once (all splits). The diagonal "
              "(blue) is each class's own count; off the diagonal (orange), darker means more images "
              "carry both findings.")
@@ -205,14 +205,14 @@ def cooccurrence_section(data: ReportData) -> str:
 def weights_section(data: ReportData) -> str:
     """The N/N_l class weights per split, with N_l beside each weight."""
     m = data.manifest
-    weights, positives, images = m.get("class_weights", {}), m.get("positives", {}), m.get("images", {})
+    weights, positives, images = m.class_weights, m.positives, m.images
     splits = [s for s in splits_of(m) if s in weights]
     rows = []
-    for i, cls in enumerate(m["classes"]):
+    for i, cls in enumerate(m.classes):
         cells = [escape(cls)]
         for s in splits:
             w = weights[s].get(cls)
-            n_l = positives.get(s, [0] * len(m["classes"]))[i]
+            n_l = positives.get(s, [0] * len(m.classes))[i]
             cells.append('<span class="muted">—</span>' if w is None
                          else f'{w:,.2f} <span class="muted small">({n_l:,})</span>')
         rows.append(cells)
@@ -228,7 +228,7 @@ def weights_section(data: ReportData) -> str:
 def rejects_section(data: ReportData) -> str:
     """Rejected inputs by reason, with example keys and what went wrong."""
     m, summary = data.manifest, data.rejects
-    inputs = m.get("inputs", 0)
+    inputs = m.inputs
     if not summary.counts:
         body = f'<p class="ok">No input was rejected (0 of {inputs:,}).</p>'
         return section("rejects", "Rejected inputs", "Inputs that could not be used, by reason.", body)
@@ -260,13 +260,13 @@ def flatten(values: dict, prefix: str = "") -> list[tuple[str, object]]:
 def parameters_section(data: ReportData) -> str:
     """The run's parameters and code version, as the manifest records them."""
     m = data.manifest
-    facts = [("dataset root", data.dataset_uri), ("kind", m.get("kind")), ("source dataset", m.get("dataset")),
-             ("cxrpipe code version", m.get("code_version")),
-             ("manifest format", f"{m.get('format')} v{m.get('format_version')}"),
-             ("classes, in order", ", ".join(m.get("classes", [])))]
+    facts = [("dataset root", data.dataset_uri), ("kind", m.kind), ("source dataset", m.dataset),
+             ("cxrpipe code version", m.code_version),
+             ("manifest format", f"{FORMAT} v{FORMAT_VERSION}"),
+             ("classes, in order", ", ".join(m.classes))]
     rows = [[escape(k), f"<code>{escape(str(v))}</code>"] for k, v in facts]
     pairs = "".join(f'<div class="kv"><span>{escape(k)}</span><code>{escape(_show(v))}</code></div>'
-                    for k, v in flatten(m.get("parameters", {})))
+                    for k, v in flatten(m.parameters))
     return section("parameters", "Parameters and code version",
                    "What produced this dataset, as its manifest records it (— means not set: the default).",
                    _table(["run", ""], rows, numeric=()) + f'<div class="kvs">{pairs}</div>')

@@ -55,7 +55,7 @@ class PreprocessJob:
 class RunSummary:
     """What the driver prints after the job: the manifest plus wall time."""
 
-    manifest: dict
+    manifest: manifest.Manifest
     seconds: float
     jpeg_bytes: int
     peak_worker_mb: float = 0.0
@@ -209,7 +209,7 @@ def _run_tasks(spark, plan: Plan, job: PreprocessJob, classes) -> list[TaskResul
         return rdd.map(lambda task: run_task(task[0], task[1], ctx)).collect()
 
 
-def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult]) -> dict:
+def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult]) -> manifest.Manifest:
     written, images, rejects, positives = Counter(), Counter(), Counter(), {}
     files = []
     for result in results:
@@ -228,10 +228,10 @@ def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult
     )
 
 
-def check_rejects(built: dict, max_fraction: float) -> None:
-    inputs, rejected = built["inputs"], built["rejects"]["total"]
+def check_rejects(built: manifest.Manifest, max_fraction: float) -> None:
+    inputs, rejected = built.inputs, built.rejects["total"]
     if inputs and rejected / inputs > max_fraction:
-        reasons = ", ".join(f"{r}: {n}" for r, n in built["rejects"]["by_reason"].items())
+        reasons = ", ".join(f"{r}: {n}" for r, n in built.rejects["by_reason"].items())
         raise JobFailed(
             f"{rejected} of {inputs} inputs rejected ({rejected / inputs:.1%}), above "
             f"--max-reject-fraction {max_fraction:g} ({reasons}); no manifest written. "

@@ -8,6 +8,7 @@ options.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from .. import manifest, storage
@@ -61,11 +62,10 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
         entries, _ = write_shards(spark, [p for _, _, p in outputs if p], shard_ctx,
                                   merge_metadata(m for _, m, _ in outputs))
     with phase("manifest"):
-        built["kind"] = "run"
-        built["files"] = sorted(built["files"] + entries, key=lambda f: f["path"])
-        built["shard_counts"] = shard_counts(entries)
-        built["parameters"]["shards"] = {"num_shards": options.num_shards, "shard_mb": options.shard_mb,
-                                         "seed": options.seed}
+        shards = {"num_shards": options.num_shards, "shard_mb": options.shard_mb, "seed": options.seed}
+        built = dataclasses.replace(
+            built, kind="run", files=tuple(sorted(built.files + tuple(entries), key=lambda f: f["path"])),
+            shard_counts=shard_counts(entries), parameters={**built.parameters, "shards": shards})
     before_commit()
     with phase("commit"):
         storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)

@@ -14,13 +14,14 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .. import manifest, storage
+from .. import layout, manifest, storage
 from ..errors import UserError
 from ..phases import phase
 from ..pieces import PieceFile, plan_reads
-from ..shard_tasks import PIECES, ShardContext, part_pieces, write_shard
+from ..shard_tasks import ShardContext, part_pieces, write_shard
 from ..shards import ShardOptions, merge_metadata, plan_shards
-from ..verify import load_manifest
+from ..dataset import NoDataset, open_dataset
+from ..manifest import Manifest
 from .failures import job_failures
 from .progress import progress_reporter
 
@@ -40,11 +41,11 @@ class ShardsJob:
 
 @dataclass
 class ShardsSummary:
-    manifest: dict
+    manifest: Manifest
     seconds: float
 
 
-def load_input(job: ShardsJob) -> dict:
+def load_input(job: ShardsJob) -> Manifest:
     """The preprocessed dataset's manifest, checked against the requested classes.
 
     Raises:
@@ -56,26 +57,23 @@ def load_input(job: ShardsJob) -> dict:
     storage.check_reachable(job.input_uri, job.storage)
     storage.check_reachable(job.output_uri, job.storage, for_writing=True)
     try:
-        source = load_manifest(job.input_uri, job.storage)
-    except FileNotFoundError:
-        raise UserError(f"--input {job.input_uri} has no _MANIFEST.json: preprocess it first "
-                        "(or let that run finish)") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
+        source = open_dataset(job.input_uri, job.storage).manifest
+    except NoDataset as exc:
+        raise UserError(f"--input: {exc}; preprocess it first (or let that run finish)") from None
     # A `run` output holds the preprocessed JPEGs and index too: it can be re-sharded.
-    if source["kind"] not in ("preprocess", "run"):
-        raise UserError(f"--input {job.input_uri} is a {source['kind']} dataset; shards need a "
+    if not source.has_images:
+        raise UserError(f"--input {job.input_uri} is a {source.kind} dataset; shards need a "
                         "preprocessed one (the output of preprocess or run)")
     return source
 
 
-def check_selection(source: dict, options: ShardOptions) -> None:
+def check_selection(source: Manifest, options: ShardOptions) -> None:
     """Refuse, before the output's manifest is touched, a selection the input has no image for.
 
     Raises:
         UserError: no (split, partition) of the input's counts matches --classes and --splits.
     """
-    present = {(split, partition) for split, per_split in source["counts"].items() for partition in per_split}
+    present = {(split, partition) for split, per_split in source.counts.items() for partition in per_split}
     wanted = [(split, partition) for split, partition in sorted(present)
               if (options.splits is None or split in options.splits)
               and (options.classes is None or partition in options.classes)]
@@ -85,13 +83,16 @@ def check_selection(source: dict, options: ShardOptions) -> None:
                         + ", ".join(f"{s}/{p}" for s, p in sorted(present)))
 
 
-def run_shards(spark, job: ShardsJob, source: dict, before_commit=lambda: None) -> ShardsSummary:
+def run_shards(spark, job: ShardsJob, source: Manifest, before_commit=lambda: None) -> ShardsSummary:
     """Write the shards and their manifest (last); ``before_commit`` (the lease check) is
     called just before the manifest is written and may raise to stop the commit."""
     started = time.monotonic()
-    parts = [storage.join(job.input_uri, f["path"]) for f in source["files"] if f["path"].startswith("index/")]
-    ctx = ShardContext(job.input_uri, job.output_uri, job.storage, tuple(source["classes"]),
-                       source["dataset"], source["parameters"]["size"], job.options)
+    parts = [storage.join(job.input_uri, f["path"]) for f in source.files_under("index")]
+    try:
+        size = source.preprocessing_option("size")
+    except ValueError as exc:
+        raise UserError(f"--input: {exc}") from None
+    ctx = ShardContext(job.input_uri, job.output_uri, job.storage, source.classes, source.dataset, size, job.options)
     manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
     storage.delete(manifest_uri, job.storage)
     sc = spark.sparkContext
@@ -114,7 +115,7 @@ def pieces_folder(ctx: ShardContext):
     """Around a job that writes piece files: they are deleted however it ends (a crashed
     run's are overwritten by the next one's tasks, then deleted). Failing to delete them is a
     warning: it must neither fail a finished job nor hide why a job failed."""
-    folder = storage.join(ctx.output_root, PIECES)
+    folder = storage.join(ctx.output_root, layout.PIECES)
     try:
         yield
     finally:
@@ -157,7 +158,7 @@ def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,
             entries = sc.parallelize(work, len(work)).map(lambda w: write_shard(w[0], w[1], ctx)).collect()
     finally:
         # Tasks killed mid-upload cannot abort their own multipart uploads.
-        storage.abort_incomplete_uploads(storage.join(ctx.output_root, "tfrecords/"), ctx.storage)
+        storage.abort_incomplete_uploads(storage.join(ctx.output_root, layout.TFRECORDS + "/"), ctx.storage)
     return entries, stats
 
 
@@ -171,7 +172,7 @@ def shard_counts(entries: list[dict]) -> dict:
     return manifest.nested_counts(flat)
 
 
-def shards_manifest(ctx: ShardContext, parameters: dict, entries: list[dict], stats: dict) -> dict:
+def shards_manifest(ctx: ShardContext, parameters: dict, entries: list[dict], stats: dict) -> Manifest:
     return manifest.build_manifest(
         kind="shards", dataset=ctx.dataset, classes=ctx.classes, parameters=parameters,
         inputs=sum(n for n, _ in stats.values()), counts=shard_counts(entries),
@@ -180,9 +181,9 @@ def shards_manifest(ctx: ShardContext, parameters: dict, entries: list[dict], st
     )
 
 
-def _parameters(job: ShardsJob, source: dict) -> dict:
+def _parameters(job: ShardsJob, source: Manifest) -> dict:
     o = job.options
     return {"input": job.input_uri, "classes": list(o.classes) if o.classes else None,
             "splits": list(o.splits) if o.splits else None, "membership": o.membership,
             "num_shards": o.num_shards, "shard_mb": o.shard_mb, "seed": o.seed,
-            "preprocess": source["parameters"]}
+            "preprocess": source.parameters}

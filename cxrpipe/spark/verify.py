@@ -21,8 +21,9 @@ def spark_map(spark):
     return map_files
 
 
-def wants_spark(root: str, built: dict, master: str | None) -> bool:
-    """Spark when asked (``--master``), for S3, or for more than ``LOCAL_IMAGES`` images."""
+def wants_spark(root: str, built, master: str | None) -> bool:
+    """Spark when asked (``--master``), for S3, or for more than ``LOCAL_IMAGES`` images
+    (``built``: the dataset's ``Manifest``)."""
     from ..storage import is_s3
 
-    return bool(master) or is_s3(root) or sum(built.get("images", {}).values()) > LOCAL_IMAGES
+    return bool(master) or is_s3(root) or sum(built.images.values()) > LOCAL_IMAGES

@@ -22,20 +22,11 @@ from cxrpipe import features, storage
 from cxrpipe.errors import UserError
 from cxrpipe.tfrecord import iter_records
 from cxrpipe.train import sources
-from cxrpipe.verify import load_manifest
+from cxrpipe.dataset import Dataset
 
 AUTOTUNE = tf.data.AUTOTUNE
 UNKNOWN = -1.0  # label of an uncertain entry under the "ignore" policy: left out of the loss
 _KEYS = (features.ENCODED, features.CLASS_MULTI_HOT, features.CLASS_UNCERTAIN, features.PRIMARY)
-
-
-@dataclass(frozen=True)
-class Source:
-    """A shard dataset: its root URI, its manifest and how to reach its storage."""
-
-    root: str
-    manifest: dict
-    storage: storage.StorageConfig
 
 
 @dataclass(frozen=True)
@@ -61,25 +52,7 @@ class Stream:
     cycle_length: int = 4
 
 
-def open_source(root: str, config: storage.StorageConfig) -> Source:
-    """The shard dataset at ``root``.
-
-    Raises:
-        UserError: no manifest, an unreadable one, or a dataset without TFRecord shards.
-    """
-    try:
-        manifest = load_manifest(root, config)
-    except FileNotFoundError:
-        raise UserError(f"no _MANIFEST.json under {root}: not a finished cxrpipe dataset") from None
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    if not sources.has_shards(manifest):
-        raise UserError(f"{root} has no TFRecord shards: make them with "
-                        f"`cxrpipe shards --input {root} --output URI`")
-    return Source(root, manifest, config)
-
-
-def classifier_dataset(source: Source, split: str, stream: Stream, training: bool) -> tf.data.Dataset:
+def classifier_dataset(source: Dataset, split: str, stream: Stream, training: bool) -> tf.data.Dataset:
     """Batches of (images, labels) of ``split``, each version of each image once per pass.
 
     Images are float32 (batch, size, size, 3) in [-1, 1]; labels float32 (batch, classes):
@@ -90,7 +63,7 @@ def classifier_dataset(source: Source, split: str, stream: Stream, training: boo
         UserError: the split has no shards.
     """
     records = _records(source, _paths(source, split, None), stream, training)
-    parse = _parser(len(source.manifest["classes"]))
+    parse = _parser(len(source.manifest.classes))
     examples = records.map(parse, num_parallel_calls=AUTOTUNE)
     examples = examples.filter(lambda ex: ex[features.PRIMARY] == 1)
     examples = _epochs(examples, stream, training, sources.primary_count(source.manifest, split))
@@ -99,7 +72,7 @@ def classifier_dataset(source: Source, split: str, stream: Stream, training: boo
     return pairs.batch(stream.batch_size).prefetch(AUTOTUNE)
 
 
-def autoencoder_dataset(source: Source, split: str, partition: str, stream: Stream,
+def autoencoder_dataset(source: Dataset, split: str, partition: str, stream: Stream,
                         ae_size: int, training: bool) -> tf.data.Dataset:
     """Batches of (view, view) of every record of one class partition, for its autoencoder.
 
@@ -110,7 +83,7 @@ def autoencoder_dataset(source: Source, split: str, partition: str, stream: Stre
         UserError: the partition has no shards in ``split``.
     """
     records = _records(source, _paths(source, split, partition), stream, training)
-    parse = _parser(len(source.manifest["classes"]))
+    parse = _parser(len(source.manifest.classes))
     examples = records.map(parse, num_parallel_calls=AUTOTUNE)
     count = sources.record_count(source.manifest, split, partition)
     examples = _epochs(examples, stream, training, count)
@@ -147,7 +120,7 @@ def _epochs(examples: tf.data.Dataset, stream: Stream, training: bool, count: in
     return examples.apply(tf.data.experimental.assert_cardinality(count))
 
 
-def _paths(source: Source, split: str, partition: str | None) -> list[str]:
+def _paths(source: Dataset, split: str, partition: str | None) -> list[str]:
     paths = sources.shard_paths(source.manifest, split, partition)
     if not paths:
         what = f"class {partition!r} in " if partition else ""
@@ -170,7 +143,7 @@ def _labels(example: dict, stream: Stream) -> tf.Tensor:
     return labels
 
 
-def _records(source: Source, paths: list[str], stream: Stream, shuffle: bool) -> tf.data.Dataset:
+def _records(source: Dataset, paths: list[str], stream: Stream, shuffle: bool) -> tf.data.Dataset:
     """Serialized records of ``paths``, ``cycle_length`` shards interleaved."""
     uris = [storage.join(source.root, p) for p in paths]
     files = tf.data.Dataset.from_tensor_slices(uris)

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from cxrpipe.dataset import Dataset, open_dataset
 from cxrpipe.errors import UserError
 from cxrpipe.train import data, metrics, models, sources
 from cxrpipe.train.loop import read_config
@@ -33,7 +34,7 @@ def evaluate(s: EvalSettings) -> dict:
     if not 0.0 < s.target_recall <= 1.0:
         raise UserError(f"--target-recall must be in (0, 1], got {s.target_recall}")
     config = read_config(s.out)
-    source = data.open_source(s.dataset or config["dataset"], s.storage)
+    source = open_dataset(s.dataset or config["dataset"], s.storage).require_shards()
     classes = tuple(config["classes"])
     stream = _stream(source, classes, config["image_size"], s.batch_size)
     model = models.load_model(Path(s.out) / config["model"])
@@ -46,7 +47,7 @@ def evaluate(s: EvalSettings) -> dict:
     return report
 
 
-def _stream(source: data.Source, classes, image_size: int, batch_size: int) -> data.Stream:
+def _stream(source: Dataset, classes, image_size: int, batch_size: int) -> data.Stream:
     try:
         index = sources.class_index(source.manifest, classes)
     except ValueError as exc:
@@ -55,7 +56,7 @@ def _stream(source: data.Source, classes, image_size: int, batch_size: int) -> d
                        mask_uncertain=sources.uncertain_policy(source.manifest) == "ignore")
 
 
-def _tuning_scores(model, source: data.Source, stream: data.Stream, s: EvalSettings):
+def _tuning_scores(model, source: Dataset, stream: data.Stream, s: EvalSettings):
     """(labels, scores) of the threshold split, or None when there is none."""
     if not s.threshold_split:
         return None
@@ -65,7 +66,7 @@ def _tuning_scores(model, source: data.Source, stream: data.Stream, s: EvalSetti
     return predict(model, source, s.threshold_split, stream, s.verbose)
 
 
-def predict(model: keras.Model, source: data.Source, split: str, stream: data.Stream,
+def predict(model: keras.Model, source: Dataset, split: str, stream: data.Stream,
             verbose: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """(labels, scores) of every primary record of ``split``, each of shape (cases, classes)."""
     dataset = data.classifier_dataset(source, split, stream, training=False)

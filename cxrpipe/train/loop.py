@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from cxrpipe import __version__, labels
+from cxrpipe.dataset import Dataset, open_dataset
 from cxrpipe.errors import UserError
 from cxrpipe.train import data, models, sources
 from cxrpipe.train.losses import MaskedAUC, WeightedBinaryCrossentropy
@@ -62,13 +63,13 @@ def train_autoencoders(s: Settings, announce=log.info) -> dict[str, StageResult]
     Raises:
         UserError: bad settings, an unknown class, or a class without training shards.
     """
-    source = data.open_source(s.dataset, s.storage)
+    source = open_dataset(s.dataset, s.storage).require_shards()
     classes = _classes(source, s)
     keras.utils.set_random_seed(s.seed)
     return {name: _train_autoencoder(s, source, name, announce) for name in classes}
 
 
-def _train_autoencoder(s: Settings, source: data.Source, name: str, announce) -> StageResult:
+def _train_autoencoder(s: Settings, source: Dataset, name: str, announce) -> StageResult:
     manifest, slug = source.manifest, labels.class_dirname(name)
     stream = _stream(s, source, ())
     train = data.autoencoder_dataset(source, sources.TRAIN, name, stream, s.ae_size, training=True)
@@ -100,7 +101,7 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
         UserError: bad settings, an unknown class, missing autoencoders (train them first or
             pass ``autoencoders=False``), or weights that cannot be used.
     """
-    source = data.open_source(s.dataset, s.storage)
+    source = open_dataset(s.dataset, s.storage).require_shards()
     manifest, classes = source.manifest, _classes(source, s)
     ae_paths = _autoencoder_paths(s, classes)
     keras.utils.set_random_seed(s.seed)
@@ -125,7 +126,7 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
     return StageResult(model, path, history.epoch, history.history)
 
 
-def _classifier_inputs(s: Settings, source: data.Source, classes):
+def _classifier_inputs(s: Settings, source: Dataset, classes):
     """The training stream, its steps per epoch, and the validation pass (None without one)."""
     manifest, stream = source.manifest, _stream(s, source, classes)
     train = data.classifier_dataset(source, sources.TRAIN, stream, training=True)
@@ -167,14 +168,14 @@ def read_config(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _classes(source: data.Source, s: Settings) -> tuple[str, ...]:
+def _classes(source: Dataset, s: Settings) -> tuple[str, ...]:
     try:
         return sources.select_classes(source.manifest, s.classes)
     except ValueError as exc:
         raise UserError(str(exc)) from None
 
 
-def _stream(s: Settings, source: data.Source, classes) -> data.Stream:
+def _stream(s: Settings, source: Dataset, classes) -> data.Stream:
     return data.Stream(
         image_size=s.image_size, batch_size=s.batch_size,
         class_index=sources.class_index(source.manifest, classes),

@@ -10,59 +10,53 @@ from __future__ import annotations
 import logging
 import math
 
-from cxrpipe import labels
+from cxrpipe import labels, layout
+from cxrpipe.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
-SHARD_PREFIX = "tfrecords/"
 TRAIN, VAL, TEST = "train", "val", "test"
 
 
-def shard_entries(manifest: dict, split: str, partition: str | None = None) -> list[dict]:
+def shard_entries(manifest: Manifest, split: str, partition: str | None = None) -> list[dict]:
     """The manifest's entries of the non-empty shards of ``split`` (of one partition if given).
 
     Args:
-        manifest: a dataset manifest (``cxrpipe.verify.load_manifest``).
+        manifest: a dataset's manifest (``cxrpipe.dataset.open_dataset``).
         split: ``train``, ``val`` or ``test``.
         partition: a class name as the manifest spells it, or None for every partition.
 
     Returns:
         The entries, sorted by path so that runs repeat.
     """
-    return sorted((f for f in manifest["files"]
-                   if f["path"].startswith(SHARD_PREFIX) and f.get("split") == split
-                   and f.get("records", 0) > 0
-                   and (partition is None or f.get("partition") == partition)),
+    return sorted((f for f in manifest.files_under(layout.TFRECORDS)
+                   if f["split"] == split and f["records"] > 0
+                   and (partition is None or f["partition"] == partition)),
                   key=lambda f: f["path"])
 
 
-def shard_paths(manifest: dict, split: str, partition: str | None = None) -> list[str]:
+def shard_paths(manifest: Manifest, split: str, partition: str | None = None) -> list[str]:
     """Relative paths of the non-empty shards of ``split`` (see ``shard_entries``)."""
     return [f["path"] for f in shard_entries(manifest, split, partition)]
 
 
-def record_count(manifest: dict, split: str, partition: str | None = None) -> int:
+def record_count(manifest: Manifest, split: str, partition: str | None = None) -> int:
     """Records in the shards of ``split`` (one partition's, or all copies in every partition)."""
     return sum(f["records"] for f in shard_entries(manifest, split, partition))
 
 
-def has_shards(manifest: dict) -> bool:
-    return any(f["path"].startswith(SHARD_PREFIX) for f in manifest["files"])
-
-
-def primary_count(manifest: dict, split: str) -> int:
+def primary_count(manifest: Manifest, split: str) -> int:
     """Records marked primary in ``split``: each image once per version (original and flips).
 
     Every image of a split carries the same versions, so this is the split's image count
     times the number of augmentations its shards hold.
     """
-    counts = manifest.get("shard_counts") or manifest.get("counts") or {}
-    augmentations = {aug for per_aug in counts.get(split, {}).values()
+    augmentations = {aug for per_aug in manifest.shard_records.get(split, {}).values()
                      for aug, n in per_aug.items() if n}
-    return manifest.get("images", {}).get(split, 0) * len(augmentations)
+    return manifest.images.get(split, 0) * len(augmentations)
 
 
-def select_classes(manifest: dict, text: str | None = None) -> tuple[str, ...]:
+def select_classes(manifest: Manifest, text: str | None = None) -> tuple[str, ...]:
     """The classes to train, as the manifest spells them, in its order.
 
     Args:
@@ -74,10 +68,10 @@ def select_classes(manifest: dict, text: str | None = None) -> tuple[str, ...]:
     Raises:
         ValueError: an unknown class, or no class with training shards.
     """
-    classes = tuple(manifest["classes"])
+    classes = manifest.classes
     if text:
         return labels.resolve_classes(text, classes, allow_unlabeled=False)
-    present = {f.get("partition") for f in shard_entries(manifest, TRAIN)}
+    present = {f["partition"] for f in shard_entries(manifest, TRAIN)}
     chosen = tuple(c for c in classes if c in present)
     if not chosen:
         raise ValueError("the dataset has no training shards: make them with "
@@ -85,23 +79,23 @@ def select_classes(manifest: dict, text: str | None = None) -> tuple[str, ...]:
     return chosen
 
 
-def class_index(manifest: dict, classes) -> tuple[int, ...]:
+def class_index(manifest: Manifest, classes) -> tuple[int, ...]:
     """Positions of ``classes`` in the manifest's class list (the order of the multi-hot)."""
-    order = {name: i for i, name in enumerate(manifest["classes"])}
+    order = {name: i for i, name in enumerate(manifest.classes)}
     missing = [c for c in classes if c not in order]
     if missing:
         raise ValueError(f"classes {missing} are not in this dataset; it has "
-                         f"{', '.join(manifest['classes'])}")
+                         f"{', '.join(manifest.classes)}")
     return tuple(order[c] for c in classes)
 
 
-def positive_weights(manifest: dict, classes, split: str = TRAIN) -> tuple[float, ...]:
+def positive_weights(manifest: Manifest, classes, split: str = TRAIN) -> tuple[float, ...]:
     """The manifest's class weights N/N_l of ``split`` for ``classes``.
 
     A class without positives in the split has no weight in the manifest (N_l = 0); its
     positive term never occurs in the loss, so it gets 1.0 and a warning.
     """
-    per_class = manifest.get("class_weights", {}).get(split, {})
+    per_class = manifest.class_weights.get(split, {})
     weights = []
     for name in classes:
         weight = per_class.get(name)
@@ -111,11 +105,9 @@ def positive_weights(manifest: dict, classes, split: str = TRAIN) -> tuple[float
     return tuple(weights)
 
 
-def uncertain_policy(manifest: dict) -> str:
+def uncertain_policy(manifest: Manifest) -> str:
     """The dataset's ``--uncertain`` policy (``ignore``: the loss skips uncertain labels)."""
-    parameters = manifest.get("parameters", {})
-    source = parameters.get("preprocess", parameters)
-    return source.get("uncertain", "zeros")
+    return manifest.preprocessing_option("uncertain")
 
 
 def steps(count: int, batch_size: int) -> int:

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from cxrpipe import features
+from cxrpipe.dataset import open_dataset
 from cxrpipe.errors import UserError
 from cxrpipe.storage import StorageConfig
 from cxrpipe.tfrecord import decode_example, iter_records
@@ -21,7 +22,7 @@ CLASSES = ("Cardiomegaly", "Effusion", "Mass", "No Finding")  # the shards fixtu
 
 def shard_records(root: str, split: str, partition: str | None = None) -> list[dict]:
     """Every record of the split's shards, decoded without TensorFlow."""
-    manifest = data.open_source(root, StorageConfig()).manifest
+    manifest = open_dataset(root, StorageConfig()).require_shards().manifest
     return [decode_example(r)
             for path in sources.shard_paths(manifest, split, partition)
             for r in iter_records((Path(root) / path).read_bytes())]
@@ -34,7 +35,7 @@ def expected_labels(records: list[dict], index) -> np.ndarray:
 @pytest.fixture(scope="module")
 def source(shards):
     assert shards.classes == CLASSES
-    return data.open_source(shards.root, StorageConfig())
+    return open_dataset(shards.root, StorageConfig()).require_shards()
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_classifier_stream_yields_each_primary_version_once(source, index, shard
 def test_primary_count_holds_for_the_augmented_split(source, shard_root):
     records = shard_records(shard_root, "train")
     primaries = Counter(r[features.AUGMENTATION][0] for r in records if r[features.PRIMARY][0] == 1)
-    assert primaries == {b"none": source.manifest["images"]["train"], b"hflip": source.manifest["images"]["train"]}
+    assert primaries == {b"none": source.manifest.images["train"], b"hflip": source.manifest.images["train"]}
     assert sources.primary_count(source.manifest, "train") == sum(primaries.values())
 
 
@@ -113,7 +114,7 @@ def test_uncertain_labels_are_marked_unknown_under_ignore():
 
 def test_weights_come_from_the_manifest_and_are_n_over_n_l(source, index, shard_root):
     weights = sources.positive_weights(source.manifest, CLASSES)
-    assert weights == tuple(source.manifest["class_weights"]["train"][c] for c in CLASSES)
+    assert weights == tuple(source.manifest.class_weights["train"][c] for c in CLASSES)
     originals = [r for r in shard_records(shard_root, "train")
                  if r[features.PRIMARY][0] == 1 and r[features.AUGMENTATION][0] == b"none"]
     n, n_l = len(originals), expected_labels(originals, index).sum(0)
@@ -125,7 +126,7 @@ def test_a_missing_split_or_dataset_is_a_user_error(source, tmp_path):
     with pytest.raises(UserError, match="no records of class 'Hernia'"):
         data.autoencoder_dataset(source, "train", "Hernia", stream, 32, training=True)
     with pytest.raises(UserError, match="no _MANIFEST.json"):
-        data.open_source(str(tmp_path), StorageConfig())
+        open_dataset(str(tmp_path), StorageConfig()).require_shards()
 
 
 def test_s3_input_reads_the_same_records(s3, s3_endpoint, source, index, shard_root):
@@ -133,7 +134,7 @@ def test_s3_input_reads_the_same_records(s3, s3_endpoint, source, index, shard_r
     keys = ["_MANIFEST.json"] + sources.shard_paths(source.manifest, "test")
     for key in keys:
         s3.put_object(Bucket=BUCKET, Key=f"shards/{key}", Body=(Path(shard_root) / key).read_bytes())
-    remote = data.open_source(f"s3://{BUCKET}/shards", StorageConfig(endpoint_url=s3_endpoint))
+    remote = open_dataset(f"s3://{BUCKET}/shards", StorageConfig(endpoint_url=s3_endpoint)).require_shards()
     stream = data.Stream(image_size=32, batch_size=32, class_index=index)
     local_labels = np.concatenate([y for _, y in data.classifier_dataset(source, "test", stream, False)])
     s3_labels = np.concatenate([y for _, y in data.classifier_dataset(remote, "test", stream, False)])
@@ -141,3 +142,15 @@ def test_s3_input_reads_the_same_records(s3, s3_endpoint, source, index, shard_r
     np.testing.assert_array_equal(s3_labels.sum(0), local_labels.sum(0))
     images = next(iter(data.classifier_dataset(remote, "test", stream, training=True)))[0]
     assert images.shape == (32, 32, 32, 3)
+
+
+def test_the_public_feature_spec_parses_every_key_of_a_record_with_tensorflow(source):
+    import cxrpipe
+
+    path = sources.shard_paths(source.manifest, "train")[0]
+    raw = next(iter_records((Path(source.root) / path).read_bytes()))
+    parsed = tf.io.parse_single_example(raw, cxrpipe.feature_spec(tf, len(source.manifest.classes)))
+    expected = decode_example(raw)
+    assert set(parsed) == set(expected)
+    assert parsed[features.ID].numpy() == expected[features.ID][0]
+    assert parsed[features.CLASS_MULTI_HOT].numpy().tolist() == list(expected[features.CLASS_MULTI_HOT])

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+from cxrpipe.dataset import open_dataset
 from cxrpipe.errors import UserError
 from cxrpipe.storage import StorageConfig
 from cxrpipe.train import data, models, sources
@@ -20,7 +21,7 @@ SIZE, AE_SIZE = 64, 32
 @pytest.fixture(scope="module")
 def batch(shards):
     """One real batch of the test split: (images, labels) at 64 px."""
-    source = data.open_source(shards.root, StorageConfig())
+    source = open_dataset(shards.root, StorageConfig()).require_shards()
     stream = data.Stream(SIZE, 16, sources.class_index(source.manifest, shards.classes))
     images, labels = next(iter(data.classifier_dataset(source, "test", stream, training=False)))
     return images.numpy(), labels.numpy()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import random
 
 import pytest
@@ -102,9 +104,41 @@ def test_manifest_round_trip_and_refusal_of_foreign_json():
                                     rejects={"empty": 1}, excluded={}, files=[{"path": "b"}, {"path": "a"}])
     data = manifest.dumps(built)
     assert manifest.loads(data) == built and data == manifest.dumps(manifest.loads(data))
-    assert [f["path"] for f in built["files"]] == ["a", "b"]
+    assert [f["path"] for f in built.files] == ["a", "b"]
     with pytest.raises(ValueError, match="format"):
         manifest.loads(b'{"hello": 1}')
+
+
+def _recorded(parameters: dict, kind: str = "preprocess") -> manifest.Manifest:
+    return manifest.build_manifest(kind=kind, dataset="nih", classes=CLASSES, parameters=parameters, inputs=1,
+                                   counts={}, images={"train": 1}, positives={"train": [1, 0, 0]},
+                                   rejects={}, excluded={}, files=[])
+
+
+def test_the_manifest_gives_back_the_render_parameters_it_recorded_and_never_guesses_one():
+    import dataclasses
+
+    from cxrpipe.imageops import RenderParams
+
+    render = RenderParams(size=128, clahe_clip=3.0, flips=("hflip",))
+    recorded = json.loads(manifest.dumps(_recorded({"uncertain": "ones", **dataclasses.asdict(render)})))
+    back = manifest.Manifest.from_dict({k: v for k, v in recorded.items() if k != "checksum"})
+    assert back.render_params() == render and back.preprocessing_option("uncertain") == "ones"
+    # A shards dataset records its source's options under "preprocess".
+    sharded = _recorded({"num_shards": 2, "preprocess": {"uncertain": "zeros", **dataclasses.asdict(render)}}, "shards")
+    assert sharded.render_params() == render and sharded.preprocessing_option("uncertain") == "zeros"
+    # A renamed or missing field fails loudly instead of falling back to a default.
+    without_size = {k: v for k, v in dataclasses.asdict(render).items() if k != "size"}
+    with pytest.raises(ValueError, match="records no preprocessing option 'size'"):
+        _recorded(without_size).render_params()
+
+
+def test_a_manifest_with_fields_this_code_does_not_know_is_refused():
+    body = json.loads(manifest.dumps(_recorded({})))
+    body.pop("checksum")
+    body["added_later"] = 1
+    with pytest.raises(ValueError, match="unknown fields added_later"):
+        manifest.Manifest.from_dict(body)
 
 
 def test_an_edited_manifest_fails_its_checksum():

@@ -6,6 +6,8 @@ on raw pixels instead of histogram arithmetic, an XML parser for the SVG.
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import random
 import xml.etree.ElementTree as ET
@@ -15,6 +17,8 @@ import numpy as np
 import pytest
 
 from cxrpipe.errors import UserError
+from cxrpipe.imageops import RenderParams
+from cxrpipe.manifest import Manifest
 from cxrpipe.report import build, page, pixels, sections, svg
 from cxrpipe.report.model import ReportData, ShownSample
 from cxrpipe.report.sampling import Cooccurrence, RejectSummary, SamplePicker
@@ -167,13 +171,15 @@ def _page_data() -> ReportData:
     shown = {c: [ShownSample(s, uri, "", {a: uri for a, _ in s.versions}) for s in samples[c]] for c in CLASSES}
     shown[HOSTILE] = []
     counts = {"train": {"Effusion": {"none": 3, "hflip": 3}}, "test": {HOSTILE: {"none": 1}}}
-    manifest = {"classes": CLASSES + [HOSTILE], "counts": counts, "images": {"train": 3, "test": 1},
-                "inputs": 6, "kind": "preprocess", "dataset": "nih", "code_version": "9.9",
-                "format": "cxrpipe.dataset", "format_version": 1,
-                "parameters": {"flips": ["hflip"], "augment_splits": ["train"], "size": 299, "note": HOSTILE},
-                "positives": {"train": [3, 0, 0, 0], "test": [0, 0, 0, 1]},
-                "class_weights": {"train": {"Effusion": 1.0}, "test": {HOSTILE: 1.0}},
-                "rejects": {"total": 2, "by_reason": {"truncated": 2}}}
+    render = dataclasses.asdict(RenderParams(flips=("hflip",)))
+    manifest = Manifest.from_dict({
+        "classes": CLASSES + [HOSTILE], "counts": counts, "images": {"train": 3, "test": 1},
+        "inputs": 6, "kind": "preprocess", "dataset": "nih", "code_version": "9.9",
+        "format": "cxrpipe.dataset", "format_version": 1,
+        "parameters": {**render, "augment_splits": ["train"], "note": HOSTILE},
+        "positives": {"train": [3, 0, 0, 0], "test": [0, 0, 0, 1]},
+        "class_weights": {"train": {"Effusion": 1.0}, "test": {HOSTILE: 1.0}},
+        "rejects": {"total": 2, "by_reason": {"truncated": 2}}, "excluded": {}, "files": []})
     rejects = RejectSummary()
     rejects.add([{"image_id": HOSTILE, "source": HOSTILE, "reason": "truncated", "detail": HOSTILE}] * 2)
     return ReportData("s3://b/<ds>", manifest, shown, 0, 2, np.ones(256, np.int64), np.ones(256, np.int64),
@@ -205,13 +211,13 @@ def test_manifest_problems_are_user_errors():
         return read
 
     with pytest.raises(UserError, match="no _MANIFEST.json under /x"):
-        build.load_manifest("/x", read_from({}))
+        build.gather("/x", None, read=read_from({}))
     from cxrpipe import manifest
 
     shards = manifest.dumps(manifest.build_manifest(
         kind="shards", dataset="nih", classes=["A"], parameters={"input": "s3://b/pre"}, inputs=0, counts={},
         images={}, positives={}, rejects={}, excluded={}, files=[]))
-    with pytest.raises(UserError, match="cxrpipe report s3://b/pre"):
-        build.load_manifest("/x", read_from({"/x/_MANIFEST.json": shards}))
+    with pytest.raises(UserError, match=r"report on its input instead \(its input: s3://b/pre\)"):
+        build.gather("/x", None, read=read_from({"/x/_MANIFEST.json": shards}))
     with pytest.raises(UserError, match="format"):
-        build.load_manifest("/x", read_from({"/x/_MANIFEST.json": b'{"format": "other"}'}))
+        build.gather("/x", None, read=read_from({"/x/_MANIFEST.json": b'{"format": "other"}'}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cxrpipe.manifest import Manifest
 from cxrpipe.train import sources
 
 
@@ -12,17 +13,21 @@ def shard(split: str, cls: str, i: int, records: int) -> dict:
             "split": split, "partition": cls, "records": records, "bytes": 10 * records}
 
 
-MANIFEST = {
-    "classes": ["Atelectasis", "Effusion", "No Finding"],
-    "images": {"train": 5, "test": 3},
-    "shard_counts": {"train": {"Effusion": {"none": 2, "hflip": 2}, "No Finding": {"none": 3, "hflip": 3}},
-                     "test": {"No Finding": {"none": 3}}},
-    "class_weights": {"train": {"Atelectasis": None, "Effusion": 2.5, "No Finding": 1.666667}},
-    "parameters": {"uncertain": "ignore"},
-    "files": [shard("train", "No Finding", 1, 3), shard("train", "No Finding", 0, 3),
-              shard("train", "Effusion", 0, 4), shard("train", "Effusion", 1, 0),
-              shard("test", "No Finding", 0, 3), {"path": "index/part-00000.parquet", "records": 9}],
-}
+def manifest(kind: str = "run", parameters=None) -> Manifest:
+    return Manifest(
+        kind=kind, dataset="nih", classes=("Atelectasis", "Effusion", "No Finding"),
+        parameters=parameters or {"uncertain": "ignore"}, inputs=8, counts={},
+        images={"train": 5, "test": 3}, positives={},
+        class_weights={"train": {"Atelectasis": None, "Effusion": 2.5, "No Finding": 1.666667}},
+        rejects={"total": 0, "by_reason": {}}, excluded={},
+        files=(shard("train", "No Finding", 1, 3), shard("train", "No Finding", 0, 3),
+               shard("train", "Effusion", 0, 4), shard("train", "Effusion", 1, 0),
+               shard("test", "No Finding", 0, 3), {"path": "index/part-00000.parquet", "records": 9}),
+        shard_counts={"train": {"Effusion": {"none": 2, "hflip": 2}, "No Finding": {"none": 3, "hflip": 3}},
+                      "test": {"No Finding": {"none": 3}}})
+
+
+MANIFEST = manifest()
 
 
 def test_shards_come_from_the_manifest_sorted_and_non_empty():
@@ -48,5 +53,7 @@ def test_classes_weights_and_policy():
         sources.class_index(MANIFEST, ("Hernia",))
     assert sources.positive_weights(MANIFEST, ("Effusion", "Atelectasis")) == (2.5, 1.0)
     assert sources.uncertain_policy(MANIFEST) == "ignore"
-    assert sources.uncertain_policy({"parameters": {"preprocess": {"uncertain": "ones"}}}) == "ones"
+    assert sources.uncertain_policy(manifest("shards", {"preprocess": {"uncertain": "ones"}})) == "ones"
+    with pytest.raises(ValueError, match="records no preprocessing option 'uncertain'"):
+        sources.uncertain_policy(manifest(parameters={"size": 299}))  # no silent "zeros"
     assert sources.steps(10, 4) == 3 and sources.steps(0, 4) == 1

@@ -137,7 +137,7 @@ def core_loop(raw: Path, out: Path) -> tuple[int, float, float]:
     from cxrpipe.cli import build_parser
     from cxrpipe.cli.data import preprocess_job
     from cxrpipe.spark.preprocess import plan_preprocess
-    from cxrpipe.tasks import JobContext, run_task
+    from cxrpipe.preprocessing.task import JobContext, run_task
 
     shutil.rmtree(out, ignore_errors=True)
     args = build_parser().parse_args(["preprocess", "--dataset", "nih", "--index", str(raw / "Data_Entry_2017.csv"),

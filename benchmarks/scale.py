@@ -179,7 +179,7 @@ def s3_case(root: Path, rows: int) -> None:
 _PLANNING = r'''
 import gc, json, os, sys
 from cxrpipe.index import READERS
-from cxrpipe.plan import PlanOptions, build_plan
+from cxrpipe.preprocessing.plan import PlanOptions, build_plan
 from cxrpipe.synth.layouts import NIH_HEADER, _csv, nih_plan
 
 def rss():

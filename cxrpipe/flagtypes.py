@@ -10,7 +10,7 @@ import re
 
 from . import splits
 from .params import parse_flips
-from .shards import MAX_SHARDS
+from .shards.plan import MAX_SHARDS
 
 
 class _Range:

@@ -12,8 +12,8 @@ from ..flagtypes import SPLIT_NAMES
 from ..index import READERS, TableColumns, companion_uris
 from ..params import RenderParams
 from ..phases import phase
-from ..plan import PlanOptions
-from ..shards import ShardOptions
+from ..preprocessing.plan import PlanOptions
+from ..shards.plan import ShardOptions
 from .options import add_classes, add_membership, group, shard_count_options, storage_config, user_errors
 from .source_options import decode_choice, preprocess_options
 

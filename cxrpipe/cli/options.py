@@ -12,7 +12,7 @@ import dataclasses
 from .. import flagtypes as ft
 from ..errors import UserError
 from ..labels import MEMBERSHIPS
-from ..shards import ShardOptions
+from ..shards.plan import ShardOptions
 from ..storage import StorageConfig
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -13,7 +13,7 @@ from ..index.chexpert import VALID_AS
 from ..index.mimic import EXTENSIONS as MIMIC_EXTENSIONS
 from ..labels import UNCERTAIN_POLICIES
 from ..params import CLAHE_AT, RESIZES, RenderParams, format_flips
-from ..plan import VIEW_CHOICES, PlanOptions
+from ..preprocessing.plan import VIEW_CHOICES, PlanOptions
 from .options import add_classes, add_membership, add_seed, default, group
 
 # PreprocessJob's defaults; cxrpipe.spark.preprocess loads OpenCV, which --help must not.

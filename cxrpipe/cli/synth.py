@@ -9,8 +9,8 @@ from .. import layout, storage
 from ..errors import UserError
 from ..flagtypes import SYNTH_IMAGES, SYNTH_SIDE
 from ..params import RenderParams
-from ..plan import PlanOptions
-from ..shards import ShardOptions
+from ..preprocessing.plan import PlanOptions
+from ..shards.plan import ShardOptions
 from ..synth import INDEX_PATHS, LAYOUTS
 from .options import add_seed, storage_config
 

@@ -13,8 +13,8 @@ from ..errors import JobFailed, UnreadableObject, UserError
 from ..imageops import RenderParams
 from ..phases import phase
 from ..index import READERS, DatasetIndex, index_text
-from ..plan import Plan, PlanOptions, build_plan
-from ..tasks import JobContext, TaskResult, run_task
+from ..preprocessing.plan import Plan, PlanOptions, build_plan
+from ..preprocessing.task import JobContext, TaskResult, run_task
 from .failures import job_failures
 from .progress import progress_reporter
 

@@ -2,7 +2,7 @@
 
 Preprocessing tasks write the JPEGs, index and rejects as `preprocess` does, and frame each
 version's records while its JPEG is in hand into a piece file for the shard writers
-(``pieces.py``). The outputs equal those of `preprocess` followed by `shards` with the same
+(``cxrpipe.shards.pieces``). The outputs equal those of `preprocess` followed by `shards` with the same
 options.
 """
 
@@ -12,12 +12,12 @@ import dataclasses
 import time
 
 from .. import manifest, storage
-from ..plan import Plan
+from ..preprocessing.plan import Plan
 from ..phases import phase
-from ..pieces import PieceBuilder
-from ..shard_tasks import ShardContext, frame_version, piece_uri, write_pieces
-from ..shards import ShardOptions, merge_metadata, record_metadata
-from ..tasks import JobContext, run_task
+from ..shards.pieces import PieceBuilder
+from ..shards.writer import ShardContext, frame_version, piece_uri, write_pieces
+from ..shards.plan import ShardOptions, merge_metadata, record_metadata
+from ..preprocessing.task import JobContext, run_task
 from .preprocess import GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, preprocess_manifest
 from .failures import job_failures
 from .progress import progress_reporter

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from .. import layout, manifest, storage
 from ..errors import UserError
 from ..phases import phase
-from ..pieces import PieceFile, plan_reads
-from ..shard_tasks import ShardContext, part_pieces, write_shard
-from ..shards import ShardOptions, merge_metadata, plan_shards
+from ..shards.pieces import PieceFile, plan_reads
+from ..shards.writer import ShardContext, part_pieces, write_shard
+from ..shards.plan import ShardOptions, merge_metadata, plan_shards
 from ..dataset import NoDataset, open_dataset
 from ..manifest import Manifest
 from .failures import job_failures

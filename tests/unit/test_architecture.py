@@ -20,13 +20,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "cxrpipe"
 # Pure functions over values: indexes, labels, splits, plans, image operations, TFRecord
 # encoding, shard plans, manifests, reports' content. No object store, no Spark, no files.
 CORE = (
-    "errors", "labels", "layout", "manifest", "params", "plan", "splits", "features", "tfrecord", "shards",
-    "pieces", "summary", "tables", "imageops", "decode", "dicom", "gray8", "phases", "index", "synth",
+    "errors", "labels", "layout", "manifest", "params", "preprocessing.plan", "splits", "features", "tfrecord",
+    "shards.plan", "shards.pieces", "summary", "tables", "imageops", "decode", "dicom", "gray8", "phases", "index", "synth",
     "report.sampling", "report.svg", "report.page", "report.sections", "report.model", "report.pixels",
     "train.sources", "train.metrics",
 )
 SHELL = ("cxrpipe.storage", "cxrpipe.s3client", "cxrpipe.upload", "cxrpipe.dataset", "cxrpipe.verify",
-         "cxrpipe.tasks", "cxrpipe.shard_tasks", "cxrpipe.spark", "cxrpipe.cli", "cxrpipe.emr", "cxrpipe.train.data",
+         "cxrpipe.preprocessing.task", "cxrpipe.shards.writer", "cxrpipe.spark", "cxrpipe.cli", "cxrpipe.emr", "cxrpipe.train.data",
          "cxrpipe.train.loop", "cxrpipe.train.evaluate", "cxrpipe.report.build")
 THIRD_PARTY_HOMES = {
     "pyspark": ("cxrpipe.spark",), "py4j": ("cxrpipe.spark",),

@@ -132,7 +132,7 @@ def test_help_states_the_ranges():
 
 
 def test_shard_count_from_shard_mb_is_bounded():
-    from cxrpipe.shards import ShardOptions, shard_count
+    from cxrpipe.shards.plan import ShardOptions, shard_count
 
     assert shard_count(10_000_000, ShardOptions(shard_mb=0.1)) == 100
     with pytest.raises(ValueError, match="expected at most 1024 shards per partition, got 10,000"):

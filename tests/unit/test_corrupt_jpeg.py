@@ -122,7 +122,7 @@ def test_images_far_from_square_are_rejected_not_smeared(shape, rejected):
 
 
 def _work_item():
-    from cxrpipe.plan import WorkItem
+    from cxrpipe.preprocessing.plan import WorkItem
 
     return WorkItem(image_id="a.png", source="a.png", patient_id="1", split="train", stem="a",
                     partitions=("Mass",), multi_hot=(1,), uncertain=(0,), view="PA")
@@ -130,7 +130,7 @@ def _work_item():
 
 @pytest.mark.parametrize("error", [cv2.error("bad pixels"), ValueError("odd shape"), MemoryError()])
 def test_what_a_bad_image_raises_past_the_decoders_checks_is_an_undecodable_reject(monkeypatch, error):
-    from cxrpipe import tasks
+    from cxrpipe.preprocessing import task as tasks
     from cxrpipe.imageops import RenderParams
 
     def failing(data, params):
@@ -143,7 +143,7 @@ def test_what_a_bad_image_raises_past_the_decoders_checks_is_an_undecodable_reje
 
 
 def test_a_bug_in_cxrpipe_fails_the_task_instead_of_rejecting_every_image(monkeypatch):
-    from cxrpipe import tasks
+    from cxrpipe.preprocessing import task as tasks
     from cxrpipe.imageops import RenderParams
 
     def buggy(data, params):

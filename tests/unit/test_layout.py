@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cxrpipe import layout
-from cxrpipe.shards import Shard
+from cxrpipe.shards.plan import Shard
 
 
 @pytest.mark.parametrize("augmentation", layout.AUGMENTATIONS)

@@ -8,7 +8,7 @@ import pytest
 
 from cxrpipe import phases
 from cxrpipe.index import READERS
-from cxrpipe.plan import PlanOptions, build_plan
+from cxrpipe.preprocessing.plan import PlanOptions, build_plan
 from cxrpipe.synth.layouts import NIH_HEADER, _csv, nih_plan
 
 

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from cxrpipe import storage
-from cxrpipe.pieces import PieceBuilder, PieceFile, entries, plan_reads, shard_ranges
-from cxrpipe.shard_tasks import ShardContext, write_shard
-from cxrpipe.shards import Shard, shard_of_key
+from cxrpipe.shards.pieces import PieceBuilder, PieceFile, entries, plan_reads, shard_ranges
+from cxrpipe.shards.writer import ShardContext, write_shard
+from cxrpipe.shards.plan import Shard, shard_of_key
 from cxrpipe.tfrecord import frame, iter_records
 
 PARTITIONS = (("train", "A"), ("train", "B"))

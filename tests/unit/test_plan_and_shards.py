@@ -10,8 +10,8 @@ import pytest
 
 from cxrpipe import manifest
 from cxrpipe.index import DatasetIndex, IndexReject, Record
-from cxrpipe.plan import PlanOptions, build_plan, task_count
-from cxrpipe.shards import Shard, ShardOptions, Version, order_key, plan_shards, shard_of_key, version_partitions
+from cxrpipe.preprocessing.plan import PlanOptions, build_plan, task_count
+from cxrpipe.shards.plan import Shard, ShardOptions, Version, order_key, plan_shards, shard_of_key, version_partitions
 
 CLASSES = ("Mass", "Nodule", "No Finding")
 

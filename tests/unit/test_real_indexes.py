@@ -15,7 +15,7 @@ import pytest
 from cxrpipe.index import index_text, read_chexpert, read_folders, read_mimic, read_nih, read_table
 from cxrpipe.index import TableColumns
 from cxrpipe.labels import CHEXPERT_CLASSES, MIMIC_CLASSES, NIH_CLASSES, UNLABELED, multi_hot, partitions
-from cxrpipe.plan import PlanOptions, build_plan
+from cxrpipe.preprocessing.plan import PlanOptions, build_plan
 from cxrpipe.splits import split_records
 
 # NIH's Box copy of Data_Entry_2017.csv: zero-padded patient ids, ages as 058Y, a header

@@ -2,7 +2,7 @@
 
 Records are framed where their JPEG is in hand: in the preprocessing task (`cxrpipe run`) or in
 a task reading one index part's JPEGs (`cxrpipe shards`), and written as one piece file per
-task (``pieces.py``). A shard-writing task reads its byte range of each piece, keeps the
+task (``cxrpipe.shards.pieces``). A shard-writing task reads its byte range of each piece, keeps the
 ranges in a local spill file, and writes their records in key order, streaming the shard to
 storage (multipart on S3, aborted on failure). Its memory holds one range and an index entry
 per record, whatever the shard's size.
@@ -17,12 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from . import features, layout, storage, tables
+from .. import features, layout, storage, tables
+from ..prefetch import in_order
+from ..tfrecord import frame, iter_records
+from ..upload import StreamWriter
 from .pieces import PieceBuilder, PieceFile, entries
-from .prefetch import in_order
-from .shards import Shard, ShardOptions, ShardRecord, Version, expand, order_key, record_metadata
-from .tfrecord import frame, iter_records
-from .upload import StreamWriter
+from .plan import Shard, ShardOptions, ShardRecord, Version, expand, order_key, record_metadata
 
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import labels, layout
+from .. import labels, layout
 
 DEFAULT_SHARD_MB = 128.0
 # Shards per (split, class): 1,024 x 128 MB holds 128 GB; more only costs tasks and files.

@@ -12,9 +12,9 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass
 
-from . import labels, splits
-from .index import DatasetIndex, Record, stem
-from .index.record import share_fields
+from .. import labels, splits
+from ..index import DatasetIndex, Record, stem
+from ..index.record import share_fields
 
 # Views as the sources spell them (NIH and MIMIC ``PA``/``AP``, CheXpert ``Frontal`` when its
 # AP/PA is blank); upper-cased before the lookup.

@@ -17,13 +17,13 @@ from functools import partial
 
 import cv2
 
-from . import storage, tables
-from .errors import ImageRejected, UnreadableObject
-from .imageops import Rendered, RenderParams, render
-from .layout import image_path, table_part
+from .. import storage, tables
+from ..errors import ImageRejected, UnreadableObject
+from ..imageops import Rendered, RenderParams, render
+from ..layout import image_path, table_part
+from ..prefetch import in_order
+from ..shards.writer import version_from_row
 from .plan import WorkItem
-from .prefetch import in_order
-from .shard_tasks import version_from_row
 
 log = logging.getLogger(__name__)
 

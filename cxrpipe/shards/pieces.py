@@ -16,13 +16,12 @@ image (see docs/performance.md).
 
 from __future__ import annotations
 
-from .layout import AUGMENTATIONS
-
 from dataclasses import dataclass
 
 import numpy as np
 
-from .shards import shard_boundaries
+from ..layout import AUGMENTATIONS
+from .plan import shard_boundaries
 
 KEY_BYTES = 16
 HEADER_BYTES = KEY_BYTES + 1                        # key, augmentation code

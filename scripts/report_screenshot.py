@@ -35,7 +35,10 @@ def main(argv=None) -> int:
         parser.error("give either a report page or --dataset")
 
     from cxrpipe import storage
-    from cxrpipe.report import browser, write_report
+    from cxrpipe.report import write_report
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the browser driver is test tooling
+    import browser
 
     with tempfile.TemporaryDirectory(prefix="cxrpipe-report-") as tmp:
         page = args.page or write_report(args.dataset, Path(tmp),

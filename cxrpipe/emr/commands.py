@@ -21,13 +21,12 @@ from .envcheck import check_archive_matches
 def boto3_client(service: str, region: str | None):
     """A boto3 client for ``service`` ("emr", "emr-serverless") in ``region``."""
     import boto3
+    from botocore.exceptions import NoRegionError
 
     try:
         return boto3.session.Session(region_name=region).client(service)
-    except Exception as exc:
-        if type(exc).__name__ == "NoRegionError":
-            raise UserError("no AWS region: pass --region or set AWS_DEFAULT_REGION") from None
-        raise
+    except NoRegionError:
+        raise UserError("no AWS region: pass --region or set AWS_DEFAULT_REGION") from None
 
 
 # ---------------------------------------------------------------- package

@@ -31,14 +31,15 @@ class Outcome:
 
 def call(client, method: str, **request) -> dict:
     """``client.method(**request)``, with credential and validation failures as ``UserError``."""
+    from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
+
     try:
         return getattr(client, method)(**request)
-    except Exception as exc:  # botocore raises per-service classes; map the ones a user can fix
-        name = type(exc).__name__
-        if name in {"NoCredentialsError", "PartialCredentialsError"}:
-            raise UserError("no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
-                            "or run where an instance role applies") from None
-        error = (getattr(exc, "response", None) or {}).get("Error", {})
+    except (NoCredentialsError, PartialCredentialsError):
+        raise UserError("no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+                        "or run where an instance role applies") from None
+    except ClientError as exc:  # botocore's per-service classes all derive from it
+        error = exc.response.get("Error", {})
         if error.get("Code") in USER_CODES:
             raise UserError(f"{method} refused ({error['Code']}): {error.get('Message', '')}".rstrip(": ")) from None
         raise

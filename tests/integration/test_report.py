@@ -23,8 +23,9 @@ import pytest
 
 from cxrpipe import storage
 from cxrpipe.cli import main
-from cxrpipe.report import browser, gather, write_report
+from cxrpipe.report import gather, write_report
 from cxrpipe.report.page import render_page
+import browser
 from s3objects import object_keys, parquet_rows
 
 ROOT = Path(__file__).resolve().parents[2]

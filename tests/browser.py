@@ -1,7 +1,7 @@
 """Open a report in a headless Chromium: its DOM after load, or a PNG screenshot.
 
-For the browser test and ``scripts/report_screenshot.py``; the report itself never needs it.
-Chromium runs with its own throw-away profile and with background networking, component
+Test tooling, not shipped: for the browser test and ``scripts/report_screenshot.py``; the report
+itself never needs it. Chromium runs with its own throw-away profile and with background networking, component
 updates, sync and QUIC off, so it talks to nothing; each run is bounded by a timeout.
 """
 

@@ -96,9 +96,22 @@ def autoencoder_dataset(source: Dataset, split: str, partition: str, stream: Str
 
 
 def decode_image(encoded: tf.Tensor, size: int) -> tf.Tensor:
-    """JPEG bytes -> float32 (size, size, 3) in [-1, 1]: gray copied to 3 channels, scaled as
-    Inception-ResNet-v2's ``preprocess_input`` does."""
-    gray = tf.io.decode_jpeg(encoded, channels=1)
+    """JPEG bytes -> float32 (size, size, 3) in [-1, 1]: ``model_input`` of the decoded gray."""
+    return model_input(decode_gray(encoded), size)
+
+
+def decode_gray(encoded: tf.Tensor) -> tf.Tensor:
+    """JPEG bytes -> uint8 (H, W, 1): the stored image as the model's input starts from it."""
+    return tf.io.decode_jpeg(encoded, channels=1)
+
+
+def model_input(gray: tf.Tensor, size: int) -> tf.Tensor:
+    """uint8 gray (..., H, W, 1) -> float32 (..., size, size, 3) in [-1, 1]: resized, gray
+    copied to 3 channels, scaled as Inception-ResNet-v2's ``preprocess_input`` does.
+
+    The transform ``modeldir.INPUT_TRANSFORM`` names: training, `predict` and the exported
+    models' serving signature all apply this one function.
+    """
     gray = tf.image.resize(gray, (size, size), method="bilinear", antialias=True)
     return inception_resnet_v2.preprocess_input(tf.image.grayscale_to_rgb(gray))
 

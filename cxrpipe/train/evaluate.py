@@ -1,7 +1,8 @@
 """`cxrpipe evaluate`: score a trained classifier on the test split, per class.
 
 Thresholds for the target recall are chosen on the validation split (screening wants few
-missed findings) and applied to the test split; the report goes to OUT/metrics.json.
+missed findings) and applied to the test split; the report goes to OUT/metrics.json and the
+tuned thresholds into the model directory's card (``modeldir``), where `predict` reads them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ import tensorflow as tf
 
 from cxrpipe.dataset import Dataset, open_dataset
 from cxrpipe.errors import UserError
-from cxrpipe.train import data, metrics, models, sources
-from cxrpipe.train.loop import read_config
+from cxrpipe.train import data, metrics, modeldir, models, sources
+from cxrpipe.train.modeldir import METRICS_FILE  # re-exported: the CLI names the file
 from cxrpipe.train.settings import EvalSettings  # re-exported: the CLI reads it without TensorFlow
 
-METRICS_FILE = "metrics.json"
 log = logging.getLogger(__name__)
 
 
@@ -33,17 +33,18 @@ def evaluate(s: EvalSettings) -> dict:
     """
     if not 0.0 < s.target_recall <= 1.0:
         raise UserError(f"--target-recall must be in (0, 1], got {s.target_recall}")
-    config = read_config(s.out)
-    source = open_dataset(s.dataset or config["dataset"], s.storage).require_shards()
-    classes = tuple(config["classes"])
-    stream = _stream(source, classes, config["image_size"], s.batch_size)
-    model = models.load_model(Path(s.out) / config["model"])
+    card = modeldir.read(s.out)
+    source = open_dataset(s.dataset or card.dataset, s.storage).require_shards()
+    classes = card.classes
+    stream = _stream(source, classes, card.image_size, s.batch_size)
+    model = models.load_model(Path(s.out) / card.model)
     test = predict(model, source, s.split, stream, s.verbose)
     tuning = _tuning_scores(model, source, stream, s)
     report = metrics.evaluation_report(classes, test, tuning, s.target_recall)
-    report.update(dataset=source.root, model=str(Path(s.out) / config["model"]),
+    report.update(dataset=source.root, model=str(Path(s.out) / card.model),
                   split=s.split, threshold_split=s.threshold_split if tuning else None)
     (Path(s.out) / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
+    modeldir.write(s.out, modeldir.with_thresholds(card, report))
     return report
 
 

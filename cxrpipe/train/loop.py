@@ -4,7 +4,8 @@ What a run leaves in its output folder OUT (local):
 
     OUT/autoencoders/{class}.keras   one autoencoder per class (spaces in names become _)
     OUT/classifier.keras             the combined model, with its optimizer state
-    OUT/train_config.json            what `cxrpipe evaluate` needs: dataset, classes, sizes
+    OUT/train_config.json            the model directory's card (``modeldir``): dataset, classes,
+                                     input size and transform, the dataset's RenderParams
     OUT/checkpoints/{stage}/         weights, optimizer state and epoch after every epoch
     OUT/checkpoints/{stage}.json     the settings those checkpoints belong to
     OUT/logs/{stage}/                TensorBoard (`tensorboard --logdir OUT/logs`)
@@ -26,17 +27,15 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from cxrpipe import __version__, labels
+from cxrpipe import labels
 from cxrpipe.dataset import Dataset, open_dataset
 from cxrpipe.errors import UserError
-from cxrpipe.train import data, models, sources
+from cxrpipe.train import data, modeldir, models, sources
 from cxrpipe.train.losses import MaskedAUC, WeightedBinaryCrossentropy
 from cxrpipe.train.settings import Settings  # re-exported: the CLI reads it without TensorFlow
 
 log = logging.getLogger(__name__)
 
-CLASSIFIER_FILE = "classifier.keras"
-CONFIG_FILE = "train_config.json"
 # The settings each stage's checkpoints depend on: resuming under others is refused.
 _COMMON = ("dataset", "image_size", "batch_size", "learning_rate", "mixed_precision", "seed",
            "shuffle_buffer")
@@ -104,6 +103,7 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
     source = open_dataset(s.dataset, s.storage).require_shards()
     manifest, classes = source.manifest, _classes(source, s)
     ae_paths = _autoencoder_paths(s, classes)
+    card = _card(s, source, classes, ae_paths)
     keras.utils.set_random_seed(s.seed)
     train, steps, val = _classifier_inputs(s, source, classes)
     loss = WeightedBinaryCrossentropy(sources.positive_weights(manifest, classes))
@@ -120,9 +120,9 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
     fingerprint = {**_fingerprint(s, CLASSIFIER_SETTINGS), "classes": list(classes)}
     model, history = _fit(s, "classifier", fingerprint, build, loss, [auc],
                           train, steps, val)
-    path = Path(s.out) / CLASSIFIER_FILE
+    path = Path(s.out) / card.model
     model.save(path)
-    _write_config(s, classes, ae_paths)
+    modeldir.write(s.out, card)
     return StageResult(model, path, history.epoch, history.history)
 
 
@@ -148,24 +148,17 @@ def _autoencoder_paths(s: Settings, classes) -> list[Path]:
     return paths
 
 
-def _write_config(s: Settings, classes, ae_paths) -> None:
-    config = {"dataset": s.dataset, "classes": list(classes), "image_size": s.image_size,
-              "backbone": s.backbone, "weights": s.weights, "model": CLASSIFIER_FILE,
-              "autoencoders": [str(p.relative_to(s.out)) for p in ae_paths],
-              "mixed_precision": s.mixed_precision, "code_version": __version__}
-    (Path(s.out) / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-
-
-def read_config(out: Path) -> dict:
-    """The config a finished `train classifier` left in ``out``.
-
-    Raises:
-        UserError: there is none.
-    """
-    path = Path(out) / CONFIG_FILE
-    if not path.is_file():
-        raise UserError(f"no {CONFIG_FILE} in {out}: run `cxrpipe train classifier --out {out}` first")
-    return json.loads(path.read_text())
+def _card(s: Settings, source: Dataset, classes, ae_paths) -> modeldir.ModelCard:
+    """What prediction will need, taken before training so that a dataset whose manifest
+    cannot say how its JPEGs were made fails before hours of training, not after."""
+    try:
+        render = source.manifest.render_params()
+    except ValueError as exc:
+        raise UserError(f"{source.root}: {exc}") from None
+    return modeldir.ModelCard(
+        dataset=s.dataset, classes=tuple(classes), image_size=s.image_size, render=render,
+        backbone=s.backbone, weights=s.weights, mixed_precision=s.mixed_precision,
+        autoencoders=tuple(str(p.relative_to(s.out)) for p in ae_paths))
 
 
 def _classes(source: Dataset, s: Settings) -> tuple[str, ...]:

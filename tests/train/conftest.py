@@ -20,6 +20,9 @@ CLASSES = ("Cardiomegaly", "Effusion", "Mass", "No Finding")
 STORED_SIZE = 96
 
 
+MODEL_SIZE = 48
+
+
 class Shards(NamedTuple):
     root: str                 # a local dataset root
     classes: tuple[str, ...]  # the classes it holds partitions of, in manifest order
@@ -36,6 +39,24 @@ def shards(spark, tmp_path_factory) -> Shards:
                  "--images", str(raw / "images"), "--output", str(root), "--num-shards", "2",
                  "--classes", ",".join(CLASSES), "--size", str(STORED_SIZE), "--flips", "h"]) == 0
     return Shards(str(root), CLASSES)
+
+
+class Trained(NamedTuple):
+    out: str         # a model directory: classifier, card, metrics
+    image_size: int  # the model's input side
+
+
+@pytest.fixture(scope="session")
+def trained(shards, tmp_path_factory) -> Trained:
+    """A tiny classifier on the shards (small backbone, no autoencoders), evaluated so that
+    its card holds tuned thresholds: the model `predict` and `export` tests use."""
+    out = str(tmp_path_factory.mktemp("model"))
+    quiet = ["--progress", "none"]
+    assert main(["train", "classifier", "--dataset", shards.root, "--out", out, "--backbone", "small",
+                 "--no-autoencoders", "--image-size", str(MODEL_SIZE), "--epochs", "2",
+                 "--steps-per-epoch", "4", "--batch-size", "16", *quiet]) == 0
+    assert main(["evaluate", "--out", out, *quiet]) == 0
+    return Trained(out, MODEL_SIZE)
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """The `cxrpipe` command line. User mistakes exit 2 with one line; failed jobs exit 1.
 
 One module per command group (``data``: preprocess, shards, run; ``check``: verify, inspect,
-report; ``synth``: synth, demo; ``emr``; ``train``: train, evaluate), each with ``register``
+report; ``synth``: synth, demo; ``emr``; ``train``: train, evaluate; ``predict``: predict, export), each with ``register``
 and its handlers; ``options`` holds the parser class, the help formatter and the shared
 options. Nothing outside this package imports it. Building the parser imports no OpenCV,
 Spark, boto3 or TensorFlow: handlers import what they need when they run.
@@ -16,7 +16,7 @@ import traceback
 from .. import __version__
 from ..errors import JobFailed, UserError
 from ..redact import RedactingFilter, redact
-from . import check, data, emr, synth, train
+from . import check, data, emr, predict, synth, train
 from .options import Parser, spark_options, storage_options
 
 __all__ = ["build_parser", "main"]
@@ -33,6 +33,7 @@ def build_parser() -> Parser:
     check.register(sub, store, spark)
     emr.register(sub, [store], parse_job)
     train.register(sub, [store])
+    predict.register(sub, [store])
     return parser
 
 

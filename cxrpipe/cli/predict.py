@@ -1,0 +1,59 @@
+"""`cxrpipe predict`: using a model directory `cxrpipe train` wrote.
+
+TensorFlow is imported only when a command runs (see ``train._trainer``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .. import storage
+from ..errors import UserError
+from ..flagtypes import COUNT
+from ..predict import output
+from ..predict.output import FORMATS
+from .options import storage_config
+from .train import _trainer
+
+BATCH = 32
+
+
+def register(subparsers, parents) -> None:
+    """Add `predict` to the CLI's ``subparsers``."""
+    p = subparsers.add_parser(
+        "predict", parents=parents,
+        help="findings on raw radiographs (PNG, JPEG, DICOM), preprocessed as the training data was",
+        description="Per-class probabilities, and positive/negative at the thresholds `cxrpipe "
+                    "evaluate` tuned (empty without them), for raw images: files, folders or "
+                    "s3:// prefixes. Each image is preprocessed with the training dataset's own "
+                    "parameters, through the code of `cxrpipe run`; an image preprocessing would "
+                    "reject gets a row with the same reason.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or s3:// prefixes")
+    p.add_argument("--model", required=True, metavar="DIR", help="a model directory `cxrpipe train` wrote")
+    p.add_argument("--format", default="csv", choices=FORMATS, help="output format")
+    p.add_argument("--out", default=None, metavar="URI",
+                   help="file or s3:// object to write (default: standard output; parquet needs --out)")
+    p.add_argument("--batch-size", type=COUNT, default=BATCH, help=f"images per model call {COUNT}")
+    p.set_defaults(handler=predict)
+
+
+def predict(args) -> int:
+    if args.format == "parquet" and args.out is None:
+        raise UserError("--format parquet: give --out FILE (Parquet is not written to a terminal)")
+    infer = _trainer("infer")
+    config = storage_config(args)
+    predictor = infer.load(Path(args.model))
+    if predictor.card.thresholds is None:
+        print(f"cxrpipe predict: no tuned thresholds in {args.model}: probabilities only, positive:* "
+              f"left empty (run `cxrpipe evaluate --out {args.model}`)", file=sys.stderr)
+    uris = infer.inputs.expand(args.inputs, config)
+    rows = infer.predict(predictor, uris, config, args.batch_size)
+    body = output.WRITERS[args.format](rows, predictor.card.classes)
+    if args.out is None:
+        sys.stdout.write(body.decode())
+    else:
+        storage.write_bytes(args.out, body, config)
+    rejected = sum(r["status"] == "rejected" for r in rows)
+    print(f"cxrpipe predict: {len(rows) - rejected} predicted, {rejected} rejected", file=sys.stderr)
+    return 0

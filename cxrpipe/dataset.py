@@ -60,22 +60,27 @@ def require_images(root: str, built: Manifest, why: str) -> Manifest:
     return built
 
 
-def open_dataset(root: str, config: storage.StorageConfig) -> Dataset:
-    """The committed dataset at ``root``.
+def open_dataset(root: str, config: storage.StorageConfig, version: int | None = None) -> Dataset:
+    """The committed dataset at ``root``: its current version, or version ``version``.
 
     Raises:
         NoDataset: no manifest there.
         BadManifest: a manifest cxrpipe cannot read (damaged, edited, another format version).
         UserError: the store cannot be reached (credentials, endpoint, bucket).
     """
-    return Dataset(root, read_manifest(root, lambda uri: storage.read_bytes(uri, config)), config)
+    return Dataset(root, read_manifest(root, lambda uri: storage.read_bytes(uri, config), version), config)
 
 
-def read_manifest(root: str, read) -> Manifest:
-    """The manifest under ``root``, read with ``read(uri) -> bytes``; raises as ``open_dataset``."""
+def read_manifest(root: str, read, version: int | None = None) -> Manifest:
+    """The manifest under ``root`` (the current one, or version ``version``'s), read with
+    ``read(uri) -> bytes``; raises as ``open_dataset``."""
+    path = MANIFEST_NAME if version is None else layout.manifest_version_path(version)
     try:
-        data = read(storage.join(root, MANIFEST_NAME))
+        data = read(storage.join(root, path))
     except (FileNotFoundError, UnreadableObject):  # unreadable: e.g. the root is a file
+        if version is not None:
+            raise NoDataset(f"no version {version} under {root} (no {path}): `cxrpipe versions {root}` "
+                            "lists the versions there") from None
         raise NoDataset(f"no manifest: no {MANIFEST_NAME} under {root}, so not a finished cxrpipe dataset "
                         "(the job did not finish, or this is not a dataset root)") from None
     try:

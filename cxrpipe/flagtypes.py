@@ -118,6 +118,7 @@ PART_MB = float_range(5.0, 5120.0)        # S3's multipart limits: 5 MiB to 5 Gi
 SYNTH_IMAGES = int_range(1, 10_000_000)
 SYNTH_SIDE = int_range(32, 8192)
 COUNT = int_range(1)                      # at least one: epochs, batches, samples, nodes
+VERSION = int_range(1, 999_999)           # a dataset version (_manifests/vNNNNNN.json)
 POSITIVE = float_range(0.0, low_open=True)   # a learning rate, seconds between polls
 DROPOUT = float_range(0.0, 1.0, high_open=True)
 RECALL = float_range(0.0, 1.0, low_open=True)

@@ -19,6 +19,9 @@ TABLES = (INDEX, REJECTS)
 MANIFEST = "_MANIFEST.json"
 LEASE = "_LEASE.json"
 PIECES = "_pieces"  # the shard writers' inputs, deleted once the shards are written
+MANIFESTS = "_manifests"  # one manifest per committed version, vNNNNNN.json
+# The folders a job writes a version's files to (what gc may delete).
+DATA = (IMAGES, INDEX, REJECTS, TFRECORDS)
 # Written by a running job, never listed by a manifest.
 TRANSIENT = (MANIFEST, LEASE, PIECES + "/")
 
@@ -43,11 +46,41 @@ def image_path(split: str, partition: str, stem: str, augmentation: str) -> str:
     return f"{IMAGES}/{split}/{class_dirname(partition)}/{stem}{suffix(augmentation)}.jpg"
 
 
-def table_part(table: str, task: int) -> str:
-    """``index/part-00007.parquet`` (or ``rejects/``): one part per preprocessing task."""
+def version_folder(version: int) -> str:
+    """``v000003``: where a version after the first keeps its tables and shards, so a newer
+    version never overwrites an older one's (the first keeps them where they always were)."""
+    if version < 1:
+        raise ValueError(f"version: expected a number from 1, got {version}")
+    return f"v{version:06d}"
+
+
+def _in_version(top: str, rest: str, version: int) -> str:
+    return f"{top}/{rest}" if version == 1 else f"{top}/{version_folder(version)}/{rest}"
+
+
+def table_part(table: str, task: int, version: int = 1) -> str:
+    """``index/part-00007.parquet`` (or ``rejects/``; ``index/v000002/...`` for version 2 on):
+    one part per preprocessing task."""
     if table not in TABLES:
         raise ValueError(f"table: expected one of {', '.join(TABLES)}, got {table!r}")
-    return f"{table}/part-{task:05d}.parquet"
+    return _in_version(table, f"part-{task:05d}.parquet", version)
+
+
+def manifest_version_path(version: int) -> str:
+    """``_manifests/v000003.json``: the manifest a commit of that version wrote."""
+    return f"{MANIFESTS}/{version_folder(version)}.json"
+
+
+def parse_manifest_version(path: str) -> int:
+    """The version number of a ``manifest_version_path``.
+
+    Raises:
+        ValueError: not a path ``manifest_version_path`` makes.
+    """
+    found = _MANIFEST_VERSION.match(path)
+    if not found:
+        raise ValueError(f"expected {MANIFESTS}/vNNNNNN.json, got {path!r}")
+    return int(found.group(1))
 
 
 def piece_path(task: int) -> str:
@@ -55,10 +88,11 @@ def piece_path(task: int) -> str:
     return f"{PIECES}/part-{task:05d}.bin"
 
 
-def shard_path(split: str, partition: str, index: int, count: int) -> str:
-    """``tfrecords/{split}/{class folder}/{class folder}-{split}-00003-of-00008.tfrecord``."""
+def shard_path(split: str, partition: str, index: int, count: int, version: int = 1) -> str:
+    """``tfrecords/{split}/{class folder}/{class folder}-{split}-00003-of-00008.tfrecord``
+    (``tfrecords/v000002/{split}/...`` for version 2 on)."""
     folder = class_dirname(partition)
-    return f"{TFRECORDS}/{split}/{folder}/{folder}-{split}-{index:05d}-of-{count:05d}.tfrecord"
+    return _in_version(TFRECORDS, f"{split}/{folder}/{folder}-{split}-{index:05d}-of-{count:05d}.tfrecord", version)
 
 
 def top_folder(path: str) -> str:
@@ -87,8 +121,10 @@ class ShardName:
 
 
 _IMAGE = re.compile(rf"^{IMAGES}/([^/]+)/([^/]+)/([^/]+)\.jpg$")
-_SHARD = re.compile(rf"^{TFRECORDS}/([^/]+)/([^/]+)/\2-\1-(\d{{5}})-of-(\d{{5}})\.tfrecord$")
-_TABLE_PART = re.compile(rf"^({'|'.join(TABLES)})/part-(\d{{5}})\.parquet$")
+_VERSION = r"(?:v\d{6}/)?"
+_SHARD = re.compile(rf"^{TFRECORDS}/{_VERSION}([^/]+)/([^/]+)/\2-\1-(\d{{5}})-of-(\d{{5}})\.tfrecord$")
+_TABLE_PART = re.compile(rf"^({'|'.join(TABLES)})/{_VERSION}part-(\d{{5}})\.parquet$")
+_MANIFEST_VERSION = re.compile(rf"^{MANIFESTS}/v(\d{{6}})\.json$")
 
 
 def parse_image_path(path: str) -> ImageName:

@@ -61,6 +61,7 @@ class Manifest:
     files: tuple[dict, ...]
     shard_counts: dict | None = None
     code_version: str = __version__
+    version: int | None = None  # the commit's number (_manifests/vNNNNNN.json); None before versions
 
     @property
     def preprocessing(self) -> dict:
@@ -109,8 +110,9 @@ class Manifest:
     def to_dict(self) -> dict:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
         body["classes"], body["files"] = list(self.classes), list(self.files)
-        if self.shard_counts is None:
-            del body["shard_counts"]
+        for optional in ("shard_counts", "version"):
+            if body[optional] is None:
+                del body[optional]
         return body
 
     @classmethod

@@ -10,16 +10,19 @@ same code runs the files through a thread pool (a small local dataset) or as a S
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import features, layout, manifest, storage, tables
+from . import features, history, layout, manifest, storage, tables
 from .dataset import BadManifest, NoDataset, open_dataset
 from .manifest import Manifest
 from .tfrecord import CorruptRecord, decode_example, iter_records
+
+log = logging.getLogger(__name__)
 
 READ_THREADS = 8
 PROBLEMS_PER_FILE = 20          # a damaged file names its first few problems, not thousands
@@ -181,7 +184,8 @@ def thread_map(function, items):
         return list(pool.map(function, items))
 
 
-def verify_dataset(root: str, config: storage.StorageConfig, choose_map=lambda built: thread_map) -> Verdict:
+def verify_dataset(root: str, config: storage.StorageConfig, choose_map=lambda built: thread_map,
+                   version: int | None = None) -> Verdict:
     """Every problem found in the dataset at ``root``; no problem means it is whole.
 
     Checks the manifest's own checksum, each file it lists (size, SHA-256), each JPEG the index
@@ -194,9 +198,10 @@ def verify_dataset(root: str, config: storage.StorageConfig, choose_map=lambda b
         choose_map: given the manifest, the ``map_files(check_file, [FileCheck, ...])`` that
             checks the files: ``thread_map`` here, a Spark job (``cxrpipe.spark.verify``) for
             large or remote datasets.
+        version: the version to check (default: the current one).
     """
     try:
-        built = open_dataset(root, config).manifest
+        built = open_dataset(root, config, version).manifest
     except (NoDataset, BadManifest) as exc:  # a store that cannot be reached stays a UserError
         return Verdict([str(exc)])
     checks = [FileCheck(root, entry, len(built.classes), config) for entry in built.files]
@@ -238,13 +243,25 @@ def _check_numbers(built: Manifest, total: FileReport) -> list[str]:
 def _unlisted(root: str, built: Manifest, listed: np.ndarray, config) -> list[str]:
     """Files under the root that neither the manifest nor its index parts list (left by an
     earlier run with other parameters, or put there by hand)."""
-    files = {f["path"] for f in built.files}
+    files = {f["path"] for f in built.files} | _other_versions(root, built, config)
     unlisted = []
     for key in storage.iter_keys(root, config):
-        if key in files or key.startswith(layout.TRANSIENT):
+        if key in files or key.startswith(layout.TRANSIENT + (layout.MANIFESTS + "/",)):
             continue
         digest = np.uint64(path_digest(key))
         at = np.searchsorted(listed, digest)
         if at >= len(listed) or listed[at] != digest:
             unlisted.append(key)
     return sorted(unlisted)
+
+
+def _other_versions(root: str, built: Manifest, config) -> set[str]:
+    """Files the root's other versions list: kept to go back to (until gc), not left over."""
+    listed: set[str] = set()
+    for number in history.version_numbers(root, config):
+        if number != built.version:
+            try:
+                listed |= history.listed_files(root, history.read_version(root, config, number), config)
+            except (NoDataset, BadManifest) as exc:
+                log.warning("version %d of %s cannot be read (%s); its files count as unlisted", number, root, exc)
+    return listed

@@ -16,7 +16,7 @@ import traceback
 from .. import __version__
 from ..errors import JobFailed, UserError
 from ..redact import RedactingFilter, redact
-from . import check, data, emr, predict, synth, train
+from . import check, data, emr, history, predict, synth, train
 from .options import Parser, spark_options, storage_options
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +31,7 @@ def build_parser() -> Parser:
     data.register(sub, store, spark)
     synth.register(sub, store, spark)
     check.register(sub, store, spark)
+    history.register(sub, store)
     emr.register(sub, [store], parse_job)
     train.register(sub, [store])
     predict.register(sub, [store])

@@ -7,7 +7,7 @@ from pathlib import Path
 from .. import storage, summary
 from ..errors import UserError
 from ..flagtypes import COUNT
-from .options import add_seed, storage_config
+from .options import add_seed, add_version, storage_config
 
 SHOWN = 20   # unlisted files printed one per line; the rest are counted
 PER_CLASS = 3
@@ -21,9 +21,11 @@ def register(subparsers, store, spark) -> None:
     p.add_argument("uri", metavar="URI", help="a dataset root (preprocess, shards or run output)")
     p.add_argument("--strict", action="store_true",
                    help="files under the root that no manifest lists are an error, not a warning")
+    add_version(p)
     p.set_defaults(handler=verify)
     p = subparsers.add_parser("inspect", parents=[store], help="counts per split x class, rejects by reason, class weights")
     p.add_argument("uri", metavar="URI", help="a dataset root (preprocess, shards or run output)")
+    add_version(p)
     p.set_defaults(handler=inspect)
     _register_report(subparsers, store)
 
@@ -40,14 +42,16 @@ def _register_report(subparsers, store) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="local folder to write index.html to")
     add_seed(p, "the choice of sampled images (same seed, same page)")
     p.add_argument("--per-class", type=COUNT, default=PER_CLASS, help=f"sampled images shown per class {COUNT}")
+    add_version(p)
     p.set_defaults(handler=report)
 
 
 def verify(args) -> int:
-    return check_dataset(args.uri, storage_config(args), args.master, args.strict)
+    return check_dataset(args.uri, storage_config(args), args.master, args.strict, args.version)
 
 
-def check_dataset(uri: str, config: storage.StorageConfig, master: str | None, strict: bool = False) -> int:
+def check_dataset(uri: str, config: storage.StorageConfig, master: str | None, strict: bool = False,
+                  version: int | None = None) -> int:
     """`cxrpipe verify`: re-read the dataset at ``uri``, print what differs; 1 if anything does."""
     from ..verify import thread_map, verify_dataset
 
@@ -60,7 +64,7 @@ def check_dataset(uri: str, config: storage.StorageConfig, master: str | None, s
 
         return spark_map(spark_session(master, app_name="cxrpipe verify"))
 
-    verdict = verify_dataset(uri, config, choose_map)
+    verdict = verify_dataset(uri, config, choose_map, version)
     problems = verdict.problems + ([f"{len(verdict.unlisted)} file(s) under the root are listed by no "
                                     "manifest (--strict)"] if strict and verdict.unlisted else [])
     for problem in verdict.problems:
@@ -77,9 +81,10 @@ def check_dataset(uri: str, config: storage.StorageConfig, master: str | None, s
 def inspect(args) -> int:
     from ..dataset import open_dataset
 
-    built = open_dataset(args.uri, storage_config(args)).manifest
+    built = open_dataset(args.uri, storage_config(args), args.version).manifest
     sizes = sum(f["bytes"] for f in built.files)
-    print(f"{args.uri}: {built.kind} of {built.dataset}, cxrpipe {built.code_version}")
+    version = f"version {built.version}, " if built.version else ""
+    print(f"{args.uri}: {version}{built.kind} of {built.dataset}, cxrpipe {built.code_version}")
     print(f"{built.inputs:,} inputs, {len(built.files)} files listed ({sizes / 1e6:,.1f} MB)\n")
     print(summary.counts_table(built), "", summary.shards_table(built), "",
           summary.rejects_table(built), "", summary.weights_table(built), sep="\n")
@@ -94,6 +99,7 @@ def report(args) -> int:
         raise UserError(f"--out {args.out}: give a local folder (a browser opens the page from disk)")
     config = storage_config(args)
     storage.check_reachable(args.uri, config)
-    path = write_report(args.uri, Path(args.out), config, seed=args.seed, per_class=args.per_class)
+    path = write_report(args.uri, Path(args.out), config, seed=args.seed, per_class=args.per_class,
+                        version=args.version)
     print(f"report: {path.resolve()}")
     return 0

@@ -14,7 +14,7 @@ from ..params import RenderParams
 from ..phases import phase
 from ..preprocessing.plan import PlanOptions
 from ..shards.plan import ShardOptions
-from .options import add_classes, add_membership, group, shard_count_options, storage_config, user_errors
+from .options import add_classes, add_membership, add_version, group, shard_count_options, storage_config, user_errors
 from .source_options import decode_choice, preprocess_options
 
 
@@ -32,6 +32,7 @@ def register(subparsers, store, spark) -> None:
                               help="preprocessed JPEGs -> TFRecord shards per (split, class), filtered by class")
     p.add_argument("--input", required=True, metavar="URI", help="a preprocessed dataset root")
     p.add_argument("--output", required=True, metavar="URI", help="the shard dataset root to write")
+    add_version(p, "--input")
     p.add_argument("--seed", nargs="?", action=_NotTheShardSeed, help=argparse.SUPPRESS)
     p.set_defaults(handler=shards)
     p = subparsers.add_parser("run", parents=[preprocess_options(), shard_count_options(), spark, store],
@@ -175,8 +176,8 @@ def shards(args) -> int:
     from ..spark.shards import ShardsJob, check_selection, load_input, run_shards
 
     config = storage_config(args)
-    source = load_input(ShardsJob(args.input, args.output, storage=config))
-    job = ShardsJob(args.input, args.output, shard_options(args, source.classes), config)
+    source = load_input(ShardsJob(args.input, args.output, storage=config, input_version=args.version))
+    job = ShardsJob(args.input, args.output, shard_options(args, source.classes), config, args.version)
     check_selection(source, job.options)
     with hold_output(job.output_uri, "shards", config) as lease:
         spark = spark_session(args.master, app_name="cxrpipe shards")

@@ -101,6 +101,13 @@ def add_seed(p, seeds: str, value: int = 0) -> None:
     p.add_argument("--seed", type=ft.SEED, default=value, help=f"seed of {seeds} {ft.SEED}")
 
 
+def add_version(p, reads: str = "the dataset") -> None:
+    """``--version N``: which committed version of a dataset root to read (default: the current)."""
+    p.add_argument("--version", type=ft.VERSION, default=None, metavar="N",
+                   help=f"read version N of {reads} (`cxrpipe versions URI` lists them; default: the current "
+                        f"one) {ft.VERSION}")
+
+
 def shard_count_options() -> argparse.ArgumentParser:
     p = group()
     count = p.add_mutually_exclusive_group()

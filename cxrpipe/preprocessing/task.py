@@ -44,6 +44,7 @@ class JobContext:
     render: RenderParams
     classes: tuple[str, ...]
     augment_splits: tuple[str, ...] = ("train",)
+    version: int = 1   # the dataset version being written (names its tables' folder)
 
     def params_for(self, split: str) -> RenderParams:
         """Flips only in the splits that want augmentation (training, by default)."""
@@ -191,7 +192,7 @@ def _reject_row(item: WorkItem, rejected: ImageRejected) -> dict:
 
 def _write_part(table: str, rows: list[dict], schema, task: int, ctx: JobContext) -> dict:
     data = tables.to_parquet(rows, schema)
-    path = table_part(table, task)
+    path = table_part(table, task, ctx.version)
     storage.write_bytes(storage.join(ctx.output_root, path), data, ctx.storage)
     return {"path": path, "bytes": len(data), "sha256": storage.sha256(data), "records": len(rows)}
 

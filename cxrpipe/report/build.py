@@ -31,7 +31,7 @@ REPORT_NAME = "index.html"
 
 
 def write_report(uri: str, out_dir, config: storage.StorageConfig, seed: int = 0, per_class: int = 3,
-                 read=None) -> Path:
+                 read=None, version: int | None = None) -> Path:
     """Write the HTML report of the dataset at ``uri`` to ``out_dir/index.html``.
 
     Args:
@@ -41,6 +41,7 @@ def write_report(uri: str, out_dir, config: storage.StorageConfig, seed: int = 0
         seed: chooses the samples; the same seed gives the same page, byte for byte.
         per_class: samples shown per class.
         read: ``read(uri) -> bytes`` (default: ``storage.read_bytes`` with ``config``).
+        version: the version to report on (default: the current one).
 
     Returns:
         The path of the page.
@@ -50,7 +51,7 @@ def write_report(uri: str, out_dir, config: storage.StorageConfig, seed: int = 0
     """
     if Path(out_dir).exists() and not Path(out_dir).is_dir():
         raise UserError(f"--out {out_dir} is a file: name a folder for the report")
-    data = gather(uri, config, seed=seed, per_class=per_class, read=read)
+    data = gather(uri, config, seed=seed, per_class=per_class, read=read, version=version)
     path = Path(out_dir) / REPORT_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -60,10 +61,11 @@ def write_report(uri: str, out_dir, config: storage.StorageConfig, seed: int = 0
     return path
 
 
-def gather(uri: str, config: storage.StorageConfig, seed: int = 0, per_class: int = 3, read=None) -> ReportData:
+def gather(uri: str, config: storage.StorageConfig, seed: int = 0, per_class: int = 3, read=None,
+           version: int | None = None) -> ReportData:
     """Everything the page shows, read from the dataset at ``uri`` (see ``write_report``)."""
     read = read or (lambda u: storage.read_bytes(u, config))
-    built = require_images(uri, read_manifest(uri, read), "report on its input instead")
+    built = require_images(uri, read_manifest(uri, read, version), "report on its input instead")
     try:
         render, images_root = built.render_params(), built.preprocessing_option("images")
         picker = SamplePicker(seed, per_class, built.preprocessing_option("augment_splits"))

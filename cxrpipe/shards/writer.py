@@ -37,6 +37,7 @@ class ShardContext:
     dataset: str             # image/source
     size: int                # image/height and image/width
     options: ShardOptions = ShardOptions()
+    version: int = 1         # the dataset version the shards belong to (names their folder)
 
 
 def read_versions(part_uri: str, config: storage.StorageConfig) -> list[Version]:
@@ -119,7 +120,8 @@ def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardCont
         CorruptRecord: a record read back from a piece fails its CRC (nothing is published).
     """
     counts: Counter = Counter()
-    uri = storage.join(ctx.output_root, shard.path)
+    path = layout.shard_path(shard.split, shard.partition, shard.index, shard.count, ctx.version)
+    uri = storage.join(ctx.output_root, path)
     # Spark gives its Python workers their executor's local directories (big, fast disks).
     spill_dir = os.environ.get("SPARK_LOCAL_DIRS", tempfile.gettempdir()).split(",")[0]
     with tempfile.TemporaryFile(dir=spill_dir) as spill, StreamWriter(uri, ctx.storage) as sink, \
@@ -137,6 +139,6 @@ def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardCont
             deque(iter_records(record), maxlen=0)
             sink.write(record)
             counts[augmentation] += 1
-    return {"path": shard.path, "bytes": sink.size, "sha256": sink.sha256,
+    return {"path": path, "bytes": sink.size, "sha256": sink.sha256,
             "records": sum(counts.values()), "split": shard.split, "partition": shard.partition,
             "augmentations": dict(sorted(counts.items()))}

@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from .. import manifest, storage
+from .. import history, manifest, storage
 from ..errors import JobFailed, UnreadableObject, UserError
 from ..imageops import RenderParams
 from ..phases import phase
@@ -176,31 +176,28 @@ def run_preprocess(spark, job: PreprocessJob, plan: Plan, before_commit=_nothing
 
     Args:
         before_commit: called just before the manifest is written (the lease check); it
-            raises to stop the commit.
+            raises to stop the commit, and the previous version stays current.
 
     Raises:
         JobFailed: too many rejects, or ``before_commit`` refused; no manifest is written.
     """
     started = time.monotonic()
-    manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
-    # The old manifest goes first: while this run writes, no consumer may trust the root.
-    storage.delete(manifest_uri, job.storage)
+    commit = history.start_commit(job.output_uri, job.storage, job.parameters())
     with phase("preprocess", "spark"):
-        results = _run_tasks(spark, plan, job, plan.classes)
+        results = _run_tasks(spark, plan, job, plan.classes, commit.version)
     with phase("manifest"):
         built = preprocess_manifest(job, plan, results)
     check_rejects(built, job.max_reject_fraction)
-    before_commit()
     with phase("commit"):
-        storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
+        built = commit.write(built, before_commit)
     jpeg_bytes = sum(r.jpeg_bytes for r in results)
     peak = max((r.peak_rss_mb for r in results), default=0.0)
     return RunSummary(built, time.monotonic() - started, jpeg_bytes, peak)
 
 
-def _run_tasks(spark, plan: Plan, job: PreprocessJob, classes) -> list[TaskResult]:
+def _run_tasks(spark, plan: Plan, job: PreprocessJob, classes, version: int) -> list[TaskResult]:
     ctx = JobContext(job.images_uri, job.output_uri, job.storage, job.render, tuple(classes),
-                     job.augment_splits)
+                     job.augment_splits, version)
     tasks = list(enumerate(plan.tasks))
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, f"preprocess {plan.inputs} images", interruptOnCancel=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from .. import manifest, storage
+from .. import history
 from ..preprocessing.plan import Plan
 from ..phases import phase
 from ..shards.pieces import PieceBuilder
@@ -43,11 +43,11 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
             ``before_commit`` refused; no manifest.
     """
     started = time.monotonic()
-    manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
-    storage.delete(manifest_uri, job.storage)
-    ctx = JobContext(job.images_uri, job.output_uri, job.storage, job.render, plan.classes, job.augment_splits)
+    commit = history.start_commit(job.output_uri, job.storage, job.parameters())
+    ctx = JobContext(job.images_uri, job.output_uri, job.storage, job.render, plan.classes, job.augment_splits,
+                     commit.version)
     shard_ctx = ShardContext(job.output_uri, job.output_uri, job.storage, plan.classes, job.dataset,
-                             job.render.size, options)
+                             job.render.size, options, commit.version)
     sc = spark.sparkContext
     sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.inputs} images", interruptOnCancel=True)
     with pieces_folder(shard_ctx):
@@ -66,8 +66,7 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
         built = dataclasses.replace(
             built, kind="run", files=tuple(sorted(built.files + tuple(entries), key=lambda f: f["path"])),
             shard_counts=shard_counts(entries), parameters={**built.parameters, "shards": shards})
-    before_commit()
     with phase("commit"):
-        storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
+        built = commit.write(built, before_commit)
     peak = max((r.peak_rss_mb for r in results), default=0.0)
     return RunSummary(built, time.monotonic() - started, sum(r.jpeg_bytes for r in results), peak)

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .. import layout, manifest, storage
+from .. import history, layout, manifest, storage
 from ..errors import UserError
 from ..phases import phase
 from ..shards.pieces import PieceFile, plan_reads
@@ -37,6 +37,7 @@ class ShardsJob:
     output_uri: str
     options: ShardOptions = ShardOptions()
     storage: storage.StorageConfig = storage.StorageConfig()
+    input_version: int | None = None   # a version of the input other than its current one
 
 
 @dataclass
@@ -57,7 +58,7 @@ def load_input(job: ShardsJob) -> Manifest:
     storage.check_reachable(job.input_uri, job.storage)
     storage.check_reachable(job.output_uri, job.storage, for_writing=True)
     try:
-        source = open_dataset(job.input_uri, job.storage).manifest
+        source = open_dataset(job.input_uri, job.storage, job.input_version).manifest
     except NoDataset as exc:
         raise UserError(f"--input: {exc}; preprocess it first (or let that run finish)") from None
     # A `run` output holds the preprocessed JPEGs and index too: it can be re-sharded.
@@ -92,9 +93,9 @@ def run_shards(spark, job: ShardsJob, source: Manifest, before_commit=lambda: No
         size = source.preprocessing_option("size")
     except ValueError as exc:
         raise UserError(f"--input: {exc}") from None
-    ctx = ShardContext(job.input_uri, job.output_uri, job.storage, source.classes, source.dataset, size, job.options)
-    manifest_uri = storage.join(job.output_uri, manifest.MANIFEST_NAME)
-    storage.delete(manifest_uri, job.storage)
+    commit = history.start_commit(job.output_uri, job.storage, {})
+    ctx = ShardContext(job.input_uri, job.output_uri, job.storage, source.classes, source.dataset, size, job.options,
+                       commit.version)
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, "frame records", interruptOnCancel=True)
     with pieces_folder(ctx):
@@ -105,9 +106,7 @@ def run_shards(spark, job: ShardsJob, source: Manifest, before_commit=lambda: No
         entries, stats = write_shards(spark, [p for _, p in outputs if p], ctx,
                                       merge_metadata(m for m, _ in outputs))
     built = shards_manifest(ctx, _parameters(job, source), entries, stats)
-    before_commit()
-    storage.write_bytes(manifest_uri, manifest.dumps(built), job.storage)
-    return ShardsSummary(built, time.monotonic() - started)
+    return ShardsSummary(commit.write(built, before_commit), time.monotonic() - started)
 
 
 @contextmanager
@@ -186,4 +185,5 @@ def _parameters(job: ShardsJob, source: Manifest) -> dict:
     return {"input": job.input_uri, "classes": list(o.classes) if o.classes else None,
             "splits": list(o.splits) if o.splits else None, "membership": o.membership,
             "num_shards": o.num_shards, "shard_mb": o.shard_mb, "seed": o.seed,
+            **({"input_version": source.version} if job.input_version is not None else {}),
             "preprocess": source.parameters}

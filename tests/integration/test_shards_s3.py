@@ -115,10 +115,11 @@ def test_run_equals_preprocess_then_shards(dataset, s3):
     assert run_shards and run_shards == objects(s3, "two/tfrecords/")
     pre = objects(s3, "pre/")
     assert {k: v for k, v in run.items() if k.startswith(("images/", "index/", "rejects/"))} == \
-        {k: v for k, v in pre.items() if k != "_MANIFEST.json"}
+        {k: v for k, v in pre.items() if k not in ("_MANIFEST.json", "_manifests/v000001.json")}
     manifest = json.loads(run["_MANIFEST.json"])
-    assert manifest["kind"] == "run" and manifest["shard_counts"]
-    assert set(run) == {f["path"] for f in manifest["files"]} | {"_MANIFEST.json"} | \
+    assert manifest["kind"] == "run" and manifest["shard_counts"] and manifest["version"] == 1
+    assert run["_manifests/v000001.json"] == run["_MANIFEST.json"]  # the version, then the current one
+    assert set(run) == {f["path"] for f in manifest["files"]} | {"_MANIFEST.json", "_manifests/v000001.json"} | \
         {k for k in run if k.startswith("images/")}  # the piece files are gone
     assert main(["verify", f"s3://{BUCKET}/run", *dataset["ep"]]) == 0
 

@@ -22,10 +22,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "cxrpipe"
 CORE = (
     "errors", "labels", "layout", "manifest", "params", "preprocessing.plan", "splits", "features", "tfrecord",
     "shards.plan", "shards.pieces", "summary", "tables", "imageops", "decode", "dicom", "gray8", "phases", "index", "synth",
-    "report.sampling", "report.svg", "report.page", "report.sections", "report.model", "report.pixels",
+    "versions", "report.sampling", "report.svg", "report.page", "report.sections", "report.model", "report.pixels",
     "train.sources", "train.metrics",
 )
-SHELL = ("cxrpipe.storage", "cxrpipe.s3client", "cxrpipe.upload", "cxrpipe.dataset", "cxrpipe.verify",
+SHELL = ("cxrpipe.storage", "cxrpipe.history", "cxrpipe.s3client", "cxrpipe.upload", "cxrpipe.dataset", "cxrpipe.verify",
          "cxrpipe.preprocessing.task", "cxrpipe.shards.writer", "cxrpipe.spark", "cxrpipe.cli", "cxrpipe.emr", "cxrpipe.train.data",
          "cxrpipe.train.loop", "cxrpipe.train.evaluate", "cxrpipe.report.build")
 THIRD_PARTY_HOMES = {

@@ -1,0 +1,154 @@
+"""Versions of a growing dataset root: every commit is a version, readers go back to any kept
+one, `diff` says what changed, `gc` deletes only what no kept version lists, and a job killed
+before its commit leaves the previous version current."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+
+import pytest
+
+from cxrpipe import history, layout, versions
+from cxrpipe.cli import main
+from cxrpipe.errors import JobFailed
+from cxrpipe.lease import Lease
+from cxrpipe.storage import StorageConfig
+
+CONFIG = StorageConfig()
+RELABELLED = 3  # the CSV row whose labels version 2 changes
+
+
+def write_index(path, header, rows):
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def run(raw, index, out, *extra):
+    return main(["run", "--dataset", "nih", "--index", str(index), "--images", str(raw / "images"),
+                 "--output", str(out), "--num-shards", "1", *extra])
+
+
+@pytest.fixture(scope="module")
+def grown(spark, tmp_path_factory):
+    """Version 1 over the first 24 rows; version 2 adds 6, drops row 1 and relabels one row."""
+    root = tmp_path_factory.mktemp("versions")
+    raw, out = root / "raw", root / "out"
+    assert main(["synth", "--layout", "nih", "--out", str(raw), "--n", "30", "--image-size", "64"]) == 0
+    header, *rows = (raw / "Data_Entry_2017.csv").read_text().splitlines()
+    first = write_index(root / "a.csv", header, rows[:24])
+    cells = rows[RELABELLED].split(",")
+    cells[1] = "Hernia" if cells[1] != "Hernia" else "Mass"
+    second_rows = [r for i, r in enumerate(rows) if i != 1]
+    second_rows[RELABELLED - 1] = ",".join(cells)
+    second = write_index(root / "b.csv", header, second_rows)
+    assert run(raw, first, out) == 0
+    v1_manifest = (out / "_MANIFEST.json").read_bytes()
+    assert run(raw, second, out) == 0
+    ids = lambda rs: {r.split(",")[0] for r in rs}  # noqa: E731
+    return {"root": root, "raw": raw, "out": out, "second": second, "v1": v1_manifest, "header": header,
+            "rows": rows, "added": ids(rows[24:]), "removed": ids([rows[1]]), "relabelled": cells[0]}
+
+
+def test_each_commit_writes_its_version_then_the_current_manifest(grown):
+    out = grown["out"]
+    v1, v2 = (out / layout.manifest_version_path(n) for n in (1, 2))
+    assert v1.read_bytes() == grown["v1"]          # version 1 is what was current before
+    assert v2.read_bytes() == (out / "_MANIFEST.json").read_bytes()
+    assert json.loads(v2.read_bytes())["version"] == 2
+    assert history.version_numbers(str(out), CONFIG) == [1, 2]
+    current = history.current_manifest(str(out), CONFIG)
+    # Version 2's tables and shards are its own: version 1's stay where they were, unchanged.
+    assert all("/v000002/" in f["path"] for f in current.files)
+    assert current.inputs == 29 and current.rejects["total"] == 0
+
+
+def test_every_kept_version_verifies_and_nothing_counts_as_unlisted(grown, capsys):
+    for flags in ([], ["--version", "1"], ["--version", "2"]):
+        assert main(["verify", str(grown["out"]), "--strict", *flags]) == 0
+        out = capsys.readouterr().out
+        assert "UNLISTED" not in out and out.strip().endswith("OK")
+
+
+def test_readers_take_a_version(grown, capsys):
+    assert main(["inspect", str(grown["out"]), "--version", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "version 1," in out and "24 inputs" in out
+    assert main(["inspect", str(grown["out"]), "--version", "7"]) == 2
+    assert "no version 7" in capsys.readouterr().err
+
+
+def test_shards_of_an_older_version(grown, tmp_path, capsys):
+    assert main(["shards", "--input", str(grown["out"]), "--output", str(tmp_path / "s"), "--version", "1",
+                 "--num-shards", "1"]) == 0
+    built = history.current_manifest(str(tmp_path / "s"), CONFIG)
+    assert built.inputs == 24 and built.parameters["input_version"] == 1
+
+
+def test_versions_lists_counts_and_changes(grown, capsys):
+    assert main(["versions", str(grown["out"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    v1 = next(line.split() for line in lines if line.strip().startswith("1 "))
+    v2 = next(line.split() for line in lines if line.strip().startswith("2 *"))
+    assert v1[1:4] == ["run", "24", "24"] and v1[-2:] == ["-", "-"]
+    assert v2[2:5] == ["run", "29", "29"] and v2[-2:] == ["6", "1"]
+
+
+def test_the_index_rows_show_added_removed_and_relabelled_images(grown):
+    out = str(grown["out"])
+    old, new = (history.read_version(out, CONFIG, n) for n in (1, 2))
+    rows = [versions.image_rows(history.index_rows(out, b, CONFIG), b.classes) for b in (old, new)]
+    ids = set  # the index keeps NIH's Image Index as the id
+    assert set(rows[1]) - set(rows[0]) == ids(grown["added"])
+    assert set(rows[0]) - set(rows[1]) == ids(grown["removed"])
+    relabelled = grown["relabelled"]
+    assert rows[0][relabelled].labels != rows[1][relabelled].labels
+
+
+def test_a_rerun_that_changes_nothing_is_no_new_version(grown, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(grown["out"], copy)
+    before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert run(grown["raw"], grown["second"], copy) == 0
+    after = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_a_job_killed_before_its_commit_leaves_the_previous_version_and_a_rerun_completes(
+        grown, tmp_path, monkeypatch, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(grown["out"], copy)
+    current = (copy / "_MANIFEST.json").read_bytes()
+    third = write_index(tmp_path / "c.csv", grown["header"], grown["rows"])  # row 1 back, label back
+
+    calls = []
+
+    def taken_over(self):  # the lease is taken (first check), then lost before the commit
+        calls.append(1)
+        if len(calls) > 1:
+            raise JobFailed("another job took over this output while this one ran")
+
+    from cxrpipe.spark import lease
+    with monkeypatch.context() as patched:
+        patched.setattr(lease.Held, "check", taken_over)
+        assert run(grown["raw"], third, copy) == 1
+    assert "took over" in capsys.readouterr().err
+    assert (copy / "_MANIFEST.json").read_bytes() == current
+    assert history.version_numbers(str(copy), CONFIG) == [1, 2]
+    capsys.readouterr()
+    assert main(["verify", str(copy)]) == 0
+    assert run(grown["raw"], third, copy) == 0
+    assert history.current_manifest(str(copy), CONFIG).version == 3
+    assert history.version_numbers(str(copy), CONFIG) == [1, 2, 3]
+    assert main(["verify", str(copy), "--strict"]) == 0
+
+
+def test_report_of_an_older_version(grown, tmp_path):
+    pages = {}
+    for version in ("1", "2"):
+        assert main(["report", str(grown["out"]), "--out", str(tmp_path / version), "--version", version]) == 0
+        pages[version] = (tmp_path / version / "index.html").read_text()
+    assert pages["1"] != pages["2"]  # version 1's counts, not the current one's

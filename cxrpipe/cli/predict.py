@@ -1,4 +1,4 @@
-"""`cxrpipe predict`: using a model directory `cxrpipe train` wrote.
+"""`cxrpipe predict` and `cxrpipe export`: using a model directory `cxrpipe train` wrote.
 
 TensorFlow is imported only when a command runs (see ``train._trainer``).
 """
@@ -16,11 +16,13 @@ from ..predict.output import FORMATS
 from .options import storage_config
 from .train import _trainer
 
+EXPORTS = ("savedmodel", "tflite")
+QUANTIZE = ("none", "dynamic")
 BATCH = 32
 
 
 def register(subparsers, parents) -> None:
-    """Add `predict` to the CLI's ``subparsers``."""
+    """Add `predict` and `export` to the CLI's ``subparsers``."""
     p = subparsers.add_parser(
         "predict", parents=parents,
         help="findings on raw radiographs (PNG, JPEG, DICOM), preprocessed as the training data was",
@@ -36,6 +38,18 @@ def register(subparsers, parents) -> None:
                    help="file or s3:// object to write (default: standard output; parquet needs --out)")
     p.add_argument("--batch-size", type=COUNT, default=BATCH, help=f"images per model call {COUNT}")
     p.set_defaults(handler=predict)
+    p = subparsers.add_parser(
+        "export", parents=parents, help="a SavedModel or TFLite model of a trained classifier",
+        description="Export the classifier of --model DIR: input the preprocessed gray image as "
+                    "`cxrpipe predict` makes it (uint8, the training JPEGs' size, one channel), "
+                    "output one probability per class, named after the class.")
+    p.add_argument("--model", required=True, metavar="DIR", help="a model directory `cxrpipe train` wrote")
+    p.add_argument("--format", required=True, choices=EXPORTS, help="what to export")
+    p.add_argument("--quantize", default="none", choices=QUANTIZE,
+                   help="tflite only: dynamic-range quantization (int8 weights, float activations)")
+    p.add_argument("--out", default=None, metavar="PATH",
+                   help="where to write (default: DIR/export/savedmodel or DIR/export/model[-dynamic].tflite)")
+    p.set_defaults(handler=export)
 
 
 def predict(args) -> int:
@@ -56,4 +70,14 @@ def predict(args) -> int:
         storage.write_bytes(args.out, body, config)
     rejected = sum(r["status"] == "rejected" for r in rows)
     print(f"cxrpipe predict: {len(rows) - rejected} predicted, {rejected} rejected", file=sys.stderr)
+    return 0
+
+
+def export(args) -> int:
+    if args.quantize != "none" and args.format != "tflite":
+        raise UserError(f"--quantize {args.quantize}: only with --format tflite")
+    module = _trainer("export")
+    path = module.export(Path(args.model), args.format, args.quantize,
+                         Path(args.out) if args.out else None)
+    print(f"exported: {path}")
     return 0

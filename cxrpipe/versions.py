@@ -110,3 +110,9 @@ def diff_images(old: dict[str, ImageRow], new: dict[str, ImageRow]) -> Diff:
             diff.added.update((after.split, c) for c in after.labels)
             diff.totals["added"] = diff.totals.get("added", 0) + 1
     return diff
+
+
+def diff_table(diff: Diff) -> list[tuple[str, str, int, int, int]]:
+    """(split, class, added, removed, relabelled) rows with any change, sorted."""
+    keys = sorted(set(diff.added) | set(diff.removed) | set(diff.relabelled))
+    return [(s, c, diff.added[(s, c)], diff.removed[(s, c)], diff.relabelled[(s, c)]) for s, c in keys]

@@ -1,16 +1,24 @@
-"""`cxrpipe versions`: a dataset root's committed versions."""
+"""`cxrpipe versions` and `diff`: a dataset root's committed versions."""
 
 from __future__ import annotations
 
-from .options import storage_config
+from .. import flagtypes as ft
+from .options import storage_config, user_errors
 
 
 def register(subparsers, store) -> None:
-    """Add `versions` to the CLI's ``subparsers``."""
+    """Add `versions` and `diff` to the CLI's ``subparsers``."""
     p = subparsers.add_parser("versions", parents=[store],
                               help="a dataset root's committed versions: kind, counts, images added and removed")
     p.add_argument("uri", metavar="URI", help="a dataset root")
     p.set_defaults(handler=versions)
+    p = subparsers.add_parser("diff", parents=[store],
+                              help="images added, removed and relabelled between two versions, per split and class")
+    p.add_argument("uri", metavar="URI", help="a preprocess or run dataset root")
+    p.add_argument("--from", dest="old", type=ft.VERSION, required=True, metavar="N", help=f"the older version {ft.VERSION}")
+    p.add_argument("--to", dest="new", type=ft.VERSION, default=None, metavar="M",
+                   help=f"the newer version (default: the current one) {ft.VERSION}")
+    p.set_defaults(handler=diff)
 
 
 def versions(args) -> int:
@@ -36,4 +44,22 @@ def versions(args) -> int:
               f"{built.rejects['total']:>8,} {added:>8} {removed:>8}")
         previous = images
     print("* the current version")
+    return 0
+
+
+def diff(args) -> int:
+    from .. import history, versions as core
+
+    config = storage_config(args)
+    old, new = (history.read_version(args.uri, config, n) for n in (args.old, args.new))
+    images = [user_errors(lambda b=b: core.image_rows(history.index_rows(args.uri, b, config), b.classes))
+              for b in (old, new)]
+    change = core.diff_images(*images)
+    print(f"{args.uri}: version {old.version} -> {new.version}: " + ", ".join(
+        f"{change.totals.get(k, 0):,} images {k}" for k in ("added", "removed", "relabelled")))
+    rows = core.diff_table(change)
+    if rows:
+        print(f"\n{'split':<8} {'class':<22} {'added':>8} {'removed':>8} {'relabelled':>10}")
+    for split, cls, added, removed, relabelled in rows:
+        print(f"{split:<8} {cls:<22} {added:>8,} {removed:>8,} {relabelled:>10,}")
     return 0

@@ -97,7 +97,7 @@ def test_versions_lists_counts_and_changes(grown, capsys):
     assert v2[2:5] == ["run", "29", "29"] and v2[-2:] == ["6", "1"]
 
 
-def test_the_index_rows_show_added_removed_and_relabelled_images(grown):
+def test_diff_names_added_removed_and_relabelled_images(grown, capsys):
     out = str(grown["out"])
     old, new = (history.read_version(out, CONFIG, n) for n in (1, 2))
     rows = [versions.image_rows(history.index_rows(out, b, CONFIG), b.classes) for b in (old, new)]
@@ -106,6 +106,10 @@ def test_the_index_rows_show_added_removed_and_relabelled_images(grown):
     assert set(rows[0]) - set(rows[1]) == ids(grown["removed"])
     relabelled = grown["relabelled"]
     assert rows[0][relabelled].labels != rows[1][relabelled].labels
+    assert main(["diff", out, "--from", "1", "--to", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "6 images added, 1 images removed, 1 images relabelled" in text
+    assert text.count("\n") >= 3
 
 
 def test_a_rerun_that_changes_nothing_is_no_new_version(grown, tmp_path):

@@ -65,6 +65,6 @@ def test_diff_counts_added_removed_relabelled_and_moved_per_split_and_class():
                                row("e", "val", [0, 1]), row("e", "val", [0, 1], primary=False)], CLASSES)
     diff = versions.diff_images(old, new)
     assert diff.totals == {"relabelled": 1, "removed": 2, "added": 2}
-    assert diff.added == {("test", "Mass"): 1, ("val", "Nodule"): 1}
-    assert diff.relabelled == {("train", "Mass"): 1}
-    assert diff.removed == {("train", "Unlabeled"): 1, ("val", "Mass"): 1}
+    assert versions.diff_table(diff) == [
+        ("test", "Mass", 1, 0, 0), ("train", "Mass", 0, 0, 1), ("train", "Unlabeled", 0, 1, 0),
+        ("val", "Mass", 0, 1, 0), ("val", "Nodule", 1, 0, 0)]

@@ -62,6 +62,29 @@ def _comparable(built: Manifest) -> dict:
     return body
 
 
+def kept_versions(numbers, current: int | None, keep: int) -> tuple[list[int], list[int]]:
+    """(kept, dropped) of the version numbers for ``gc --keep``: the newest ``keep`` and the
+    current one, whatever its number.
+
+    Raises:
+        ValueError: ``keep`` below 1.
+    """
+    if keep < 1:
+        raise ValueError(f"--keep: expected at least 1 (the current version is always kept), got {keep}")
+    ordered = sorted(numbers)
+    kept = set(ordered[-keep:]) | ({current} if current is not None else set())
+    return sorted(kept), [n for n in ordered if n not in kept]
+
+
+def gc_deletions(keys, listed: set[str], dropped) -> list[str]:
+    """The keys gc deletes: data files (images, tables, shards) no kept version lists, and the
+    dropped versions' manifests. Anything else under the root (the current manifest, a lease,
+    a running job's pieces, files a user put there) is never touched."""
+    dropped_manifests = {layout.manifest_version_path(n) for n in dropped}
+    return sorted(k for k in keys
+                  if (layout.top_folder(k) in layout.DATA and k not in listed) or k in dropped_manifests)
+
+
 @dataclass(frozen=True)
 class ImageRow:
     """One image as a version's index holds it."""

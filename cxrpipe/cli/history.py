@@ -1,4 +1,4 @@
-"""`cxrpipe versions` and `diff`: a dataset root's committed versions."""
+"""`cxrpipe versions`, `diff` and `gc`: a dataset root's committed versions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from .options import storage_config, user_errors
 
 
 def register(subparsers, store) -> None:
-    """Add `versions` and `diff` to the CLI's ``subparsers``."""
+    """Add `versions`, `diff` and `gc` to the CLI's ``subparsers``."""
     p = subparsers.add_parser("versions", parents=[store],
                               help="a dataset root's committed versions: kind, counts, images added and removed")
     p.add_argument("uri", metavar="URI", help="a dataset root")
@@ -19,6 +19,13 @@ def register(subparsers, store) -> None:
     p.add_argument("--to", dest="new", type=ft.VERSION, default=None, metavar="M",
                    help=f"the newer version (default: the current one) {ft.VERSION}")
     p.set_defaults(handler=diff)
+    p = subparsers.add_parser("gc", parents=[store],
+                              help="delete the files no kept version lists, and the dropped versions' manifests")
+    p.add_argument("uri", metavar="URI", help="a dataset root")
+    p.add_argument("--keep", type=ft.COUNT, required=True, metavar="N",
+                   help=f"keep the newest N versions (and the current one, always) {ft.COUNT}")
+    p.add_argument("--dry-run", action="store_true", help="print what would be deleted; delete nothing")
+    p.set_defaults(handler=gc)
 
 
 def versions(args) -> int:
@@ -62,4 +69,34 @@ def diff(args) -> int:
         print(f"\n{'split':<8} {'class':<22} {'added':>8} {'removed':>8} {'relabelled':>10}")
     for split, cls, added, removed, relabelled in rows:
         print(f"{split:<8} {cls:<22} {added:>8,} {removed:>8,} {relabelled:>10,}")
+    return 0
+
+
+def gc(args) -> int:
+    from .. import history, storage, versions as core
+    from ..errors import UserError
+    from ..spark.lease import hold_output
+
+    config = storage_config(args)
+    current = history.current_manifest(args.uri, config)
+    if current is None:
+        raise UserError(f"{args.uri} has no current version (no readable _MANIFEST.json): gc keeps nothing it "
+                        "cannot name; finish or rerun the job first")
+    # The lease: no job may write (and so list new files) while gc decides what nothing lists.
+    with hold_output(args.uri, "gc", config):
+        numbers = history.version_numbers(args.uri, config)
+        kept, dropped = user_errors(lambda: core.kept_versions(numbers, current.version, args.keep))
+        listed = history.listed_files(args.uri, current, config)
+        for number in kept:
+            if number != current.version:
+                listed |= history.listed_files(args.uri, history.read_version(args.uri, config, number), config)
+        doomed = core.gc_deletions(storage.list_keys(args.uri, config), listed, dropped)
+        for key in doomed:
+            if args.dry_run:
+                print(f"would delete {key}")
+            else:
+                storage.delete(storage.join(args.uri, key), config)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"gc {args.uri}: kept versions {', '.join(map(str, kept)) or '(the current one)'}; "
+          f"{verb} {len(doomed):,} file(s)" + (f", dropped versions {', '.join(map(str, dropped))}" if dropped else ""))
     return 0

@@ -150,6 +150,36 @@ def test_a_job_killed_before_its_commit_leaves_the_previous_version_and_a_rerun_
     assert main(["verify", str(copy), "--strict"]) == 0
 
 
+def test_gc_deletes_only_what_no_kept_version_lists(grown, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(grown["out"], copy)
+    v1 = history.read_version(str(copy), CONFIG, 1)
+    only_v1 = history.listed_files(str(copy), v1, CONFIG) - history.listed_files(
+        str(copy), history.read_version(str(copy), CONFIG, 2), CONFIG)
+    # Version 1's tables and shards, and the removed image's JPEGs (an image per version).
+    assert len(only_v1) > len(v1.files) and all((copy / p).exists() for p in only_v1)
+    before = sorted(p for p in copy.rglob("*") if p.is_file())
+    assert main(["gc", str(copy), "--keep", "1", "--dry-run"]) == 0
+    printed = {line.split(" ", 2)[2] for line in capsys.readouterr().out.splitlines() if line.startswith("would")}
+    assert sorted(p for p in copy.rglob("*") if p.is_file()) == before
+    assert printed == only_v1 | {layout.manifest_version_path(1)}
+    assert main(["gc", str(copy), "--keep", "1"]) == 0
+    assert not any((copy / p).exists() for p in printed)
+    assert history.version_numbers(str(copy), CONFIG) == [2]
+    assert main(["verify", str(copy), "--strict"]) == 0
+
+
+def test_gc_refuses_while_a_job_holds_the_lease(grown, tmp_path, capsys):
+    copy = tmp_path / "copy"
+    shutil.copytree(grown["out"], copy)
+    now = time.time()
+    live = Lease("someone", socket.gethostname(), os.getpid(), "run", now, now)
+    (copy / layout.LEASE).write_bytes(live.dumps())
+    assert main(["gc", str(copy), "--keep", "1"]) == 2
+    assert "is being written by" in capsys.readouterr().err
+    assert history.version_numbers(str(copy), CONFIG) == [1, 2]
+
+
 def test_report_of_an_older_version(grown, tmp_path):
     pages = {}
     for version in ("1", "2"):

@@ -54,6 +54,18 @@ def test_a_rerun_with_the_same_files_under_a_new_version_folder_is_the_same_cont
     assert not versions.same_content(None, again)
 
 
+def test_gc_keeps_the_newest_and_the_current_and_deletes_only_data_files():
+    assert versions.kept_versions([1, 2, 3, 4], 2, 1) == ([2, 4], [1, 3])
+    with pytest.raises(ValueError, match="--keep"):
+        versions.kept_versions([1], 1, 0)
+    keys = ["_MANIFEST.json", "_LEASE.json", "_pieces/part-00000.bin", "notes.txt", "_manifests/v000001.json",
+            "_manifests/v000002.json", "index/part-00000.parquet", "index/v000002/part-00000.parquet",
+            "images/train/Mass/a.jpg", "images/train/Mass/b.jpg"]
+    listed = {"index/v000002/part-00000.parquet", "images/train/Mass/b.jpg"}
+    assert versions.gc_deletions(keys, listed, [1]) == [
+        "_manifests/v000001.json", "images/train/Mass/a.jpg", "index/part-00000.parquet"]
+
+
 def row(image_id, split, bits, augmentation="none", primary=True):
     return {"image_id": image_id, "split": split, "multi_hot": bits, "augmentation": augmentation, "primary": primary}
 

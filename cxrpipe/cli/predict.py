@@ -10,21 +10,22 @@ from pathlib import Path
 
 from .. import storage
 from ..errors import UserError
-from ..flagtypes import COUNT
+from ..flagtypes import COUNT, IMAGES_PER_TASK
 from ..predict import output
 from ..predict.output import FORMATS
-from .options import storage_config
+from .options import spark_options, storage_config
 from .train import _trainer
 
 EXPORTS = ("savedmodel", "tflite")
 QUANTIZE = ("none", "dynamic")
 BATCH = 32
+TASK_IMAGES = 256
 
 
 def register(subparsers, parents) -> None:
     """Add `predict` and `export` to the CLI's ``subparsers``."""
     p = subparsers.add_parser(
-        "predict", parents=parents,
+        "predict", parents=[*parents, spark_options()],
         help="findings on raw radiographs (PNG, JPEG, DICOM), preprocessed as the training data was",
         description="Per-class probabilities, and positive/negative at the thresholds `cxrpipe "
                     "evaluate` tuned (empty without them), for raw images: files, folders or "
@@ -34,9 +35,14 @@ def register(subparsers, parents) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or s3:// prefixes")
     p.add_argument("--model", required=True, metavar="DIR", help="a model directory `cxrpipe train` wrote")
     p.add_argument("--format", default="csv", choices=FORMATS, help="output format")
-    p.add_argument("--out", default=None, metavar="URI",
-                   help="file or s3:// object to write (default: standard output; parquet needs --out)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", default=None, metavar="URI",
+                       help="file or s3:// object to write (default: standard output; parquet needs --out)")
+    where.add_argument("--output", default=None, metavar="URI",
+                       help="run as a Spark job (see --master): Parquet parts and _PREDICTIONS.json under URI")
     p.add_argument("--batch-size", type=COUNT, default=BATCH, help=f"images per model call {COUNT}")
+    p.add_argument("--images-per-task", type=IMAGES_PER_TASK, default=TASK_IMAGES,
+                   help=f"images per Spark task and Parquet part, with --output {IMAGES_PER_TASK}")
     p.set_defaults(handler=predict)
     p = subparsers.add_parser(
         "export", parents=parents, help="a SavedModel or TFLite model of a trained classifier",
@@ -53,6 +59,10 @@ def register(subparsers, parents) -> None:
 
 
 def predict(args) -> int:
+    if args.output is not None:
+        return predict_job(args)
+    if args.master is not None:
+        raise UserError("--master runs predict as a Spark job: give --output URI")
     if args.format == "parquet" and args.out is None:
         raise UserError("--format parquet: give --out FILE (Parquet is not written to a terminal)")
     infer = _trainer("infer")
@@ -70,6 +80,21 @@ def predict(args) -> int:
         storage.write_bytes(args.out, body, config)
     rejected = sum(r["status"] == "rejected" for r in rows)
     print(f"cxrpipe predict: {len(rows) - rejected} predicted, {rejected} rejected", file=sys.stderr)
+    return 0
+
+
+def predict_job(args) -> int:
+    from ..predict import batch, inputs
+    from ..spark.session import spark_session
+
+    config = storage_config(args)
+    _trainer("modeldir").read(Path(args.model))  # a bad model directory: one line, before Spark starts
+    uris = inputs.expand(args.inputs, config)
+    spark = spark_session(args.master, app_name="cxrpipe predict")
+    job = batch.Job(str(Path(args.model).resolve()), args.output, config, args.batch_size)
+    manifest = batch.run(spark, job, uris, args.images_per_task)
+    print(f"cxrpipe predict: {manifest['rows']} rows in {len(manifest['files'])} parts, rejects "
+          f"{manifest['rejects'] or 'none'}: {storage.join(args.output, batch.MANIFEST)}", file=sys.stderr)
     return 0
 
 

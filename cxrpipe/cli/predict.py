@@ -65,13 +65,15 @@ def predict(args) -> int:
         raise UserError("--master runs predict as a Spark job: give --output URI")
     if args.format == "parquet" and args.out is None:
         raise UserError("--format parquet: give --out FILE (Parquet is not written to a terminal)")
+    from ..predict import inputs  # OpenCV: only when the command runs
+
     infer = _trainer("infer")
     config = storage_config(args)
     predictor = infer.load(Path(args.model))
     if predictor.card.thresholds is None:
         print(f"cxrpipe predict: no tuned thresholds in {args.model}: probabilities only, positive:* "
               f"left empty (run `cxrpipe evaluate --out {args.model}`)", file=sys.stderr)
-    uris = infer.inputs.expand(args.inputs, config)
+    uris = inputs.expand(args.inputs, config)
     rows = infer.predict(predictor, uris, config, args.batch_size)
     body = output.WRITERS[args.format](rows, predictor.card.classes)
     if args.out is None:

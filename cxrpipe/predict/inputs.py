@@ -56,7 +56,7 @@ def prepare(uri: str, params: RenderParams, config: storage.StorageConfig) -> by
     except UnreadableObject as exc:
         return ImageRejected("read_error", str(exc))
     try:
-        (augmentation, jpeg), = render(data, params).versions
+        (_, jpeg), = render(data, params).versions
     except ImageRejected as rejected:
         return rejected
     except BAD_IMAGE_ERRORS as exc:  # as preprocessing does: a decoder's surprise is a reject

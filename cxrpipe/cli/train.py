@@ -12,9 +12,9 @@ from pathlib import Path
 
 from .. import storage
 from ..errors import UserError
-from ..flagtypes import COUNT, DROPOUT, POSITIVE, RECALL
+from ..flagtypes import COUNT, DROPOUT, POSITIVE, RECALL, VERSION
 from ..train.settings import BACKBONES, DISTRIBUTE, EvalSettings, Settings
-from .options import add_classes, add_seed, group, storage_config
+from .options import add_classes, add_seed, add_version, group, storage_config
 
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}
 WEIGHTS = "none"   # Settings.weights None, spelled as the flag takes it
@@ -44,6 +44,7 @@ def register(subparsers, parents) -> None:
 def _common_options() -> argparse.ArgumentParser:
     p = group()
     p.add_argument("--dataset", required=True, metavar="URI", help="a shard dataset root (s3:// or a folder)")
+    add_version(p, "--dataset")
     p.add_argument("--out", required=True, metavar="DIR", help="local folder for models, checkpoints and logs")
     add_classes(p, "to train", "as the manifest spells them; every class with training shards")
     p.add_argument("--image-size", type=COUNT, default=Settings.image_size,
@@ -93,6 +94,9 @@ def _register_evaluate(subparsers, parents) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="the folder `cxrpipe train` wrote")
     p.add_argument("--dataset", default=None, metavar="URI",
                    help="shard dataset to score (default: the one the classifier trained on)")
+    p.add_argument("--version", type=VERSION, default=None, metavar="N",
+                   help="the dataset version scored (default: the one the classifier trained on; with "
+                        f"--dataset, its current one) {VERSION}")
     p.add_argument("--split", default=EvalSettings.split, help="the split scored")
     p.add_argument("--threshold-split", default=EvalSettings.threshold_split,
                    help="the split the thresholds are chosen on")
@@ -109,7 +113,8 @@ def settings(args) -> Settings:
         "backbone": args.backbone, "weights": args.weights, "autoencoders": args.autoencoders,
         "dropout": args.dropout}
     return Settings(
-        dataset=args.dataset, out=_local_out(args.out), storage=storage_config(args), classes=args.classes,
+        dataset=args.dataset, out=_local_out(args.out), storage=storage_config(args), version=args.version,
+        classes=args.classes,
         image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, learning_rate=args.learning_rate,
         mixed_precision=args.mixed_precision, distribute=args.distribute, seed=args.seed,
@@ -165,7 +170,8 @@ def evaluate(args) -> int:
     module = _trainer("evaluate")
     metrics = _trainer("metrics")
     report = module.evaluate(EvalSettings(
-        out=Path(args.out), dataset=args.dataset, storage=storage_config(args), split=args.split,
+        out=Path(args.out), dataset=args.dataset, storage=storage_config(args), version=args.version,
+        split=args.split,
         threshold_split=args.threshold_split or None, target_recall=args.target_recall,
         batch_size=args.batch_size, verbose=PROGRESS[args.progress]))
     print(metrics.format_report(report))

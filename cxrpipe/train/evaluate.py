@@ -34,7 +34,8 @@ def evaluate(s: EvalSettings) -> dict:
     if not 0.0 < s.target_recall <= 1.0:
         raise UserError(f"--target-recall must be in (0, 1], got {s.target_recall}")
     card = modeldir.read(s.out)
-    source = open_dataset(s.dataset or card.dataset, s.storage).require_shards()
+    version = s.version if s.dataset or s.version else card.dataset_version
+    source = open_dataset(s.dataset or card.dataset, s.storage, version).require_shards()
     classes = card.classes
     stream = _stream(source, classes, card.image_size, s.batch_size)
     model = models.load_model(Path(s.out) / card.model)

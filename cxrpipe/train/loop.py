@@ -62,7 +62,7 @@ def train_autoencoders(s: Settings, announce=log.info) -> dict[str, StageResult]
     Raises:
         UserError: bad settings, an unknown class, or a class without training shards.
     """
-    source = open_dataset(s.dataset, s.storage).require_shards()
+    source = open_dataset(s.dataset, s.storage, s.version).require_shards()
     classes = _classes(source, s)
     keras.utils.set_random_seed(s.seed)
     return {name: _train_autoencoder(s, source, name, announce) for name in classes}
@@ -100,7 +100,7 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
         UserError: bad settings, an unknown class, missing autoencoders (train them first or
             pass ``autoencoders=False``), or weights that cannot be used.
     """
-    source = open_dataset(s.dataset, s.storage).require_shards()
+    source = open_dataset(s.dataset, s.storage, s.version).require_shards()
     manifest, classes = source.manifest, _classes(source, s)
     ae_paths = _autoencoder_paths(s, classes)
     card = _card(s, source, classes, ae_paths)
@@ -156,7 +156,8 @@ def _card(s: Settings, source: Dataset, classes, ae_paths) -> modeldir.ModelCard
     except ValueError as exc:
         raise UserError(f"{source.root}: {exc}") from None
     return modeldir.ModelCard(
-        dataset=s.dataset, classes=tuple(classes), image_size=s.image_size, render=render,
+        dataset=s.dataset, dataset_version=source.manifest.version, classes=tuple(classes),
+        image_size=s.image_size, render=render,
         backbone=s.backbone, weights=s.weights, mixed_precision=s.mixed_precision,
         autoencoders=tuple(str(p.relative_to(s.out)) for p in ae_paths))
 

@@ -7,6 +7,7 @@ What it records, once, when `cxrpipe train classifier` saves the classifier:
 - ``render``: the training dataset's ``RenderParams`` as its manifest recorded them (size,
   CLAHE clip/grid/placement, resize and decode modes, JPEG quality, pixel limit), so that a
   new radiograph goes through exactly the preprocessing of the training JPEGs;
+- ``dataset`` and ``dataset_version``: what it trained on (``evaluate`` scores that version);
 - ``classes`` (the model's output order), ``image_size`` (the model's input side) and
   ``input_transform`` (the name of the JPEG-to-tensor transform, ``data.INPUT_TRANSFORM``);
 - ``thresholds``, once `cxrpipe evaluate` has tuned them: per class, the score at or above
@@ -58,6 +59,7 @@ class ModelCard:
     input_transform: str = INPUT_TRANSFORM
     thresholds: Thresholds | None = None
     code_version: str = __version__
+    dataset_version: int | None = None  # the dataset version trained on (None: made before versions)
 
     def to_dict(self) -> dict:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **dataclasses.asdict(self)}

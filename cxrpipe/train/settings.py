@@ -23,6 +23,7 @@ class Settings:
     dataset: str
     out: Path
     storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
+    version: int | None = None       # of the dataset; None: its current one
     classes: str | tuple[str, ...] | None = None
     image_size: int = 299
     ae_size: int = 64
@@ -49,6 +50,7 @@ class EvalSettings:
     out: Path
     dataset: str | None = None
     storage: storage.StorageConfig = field(default_factory=storage.StorageConfig)
+    version: int | None = None       # None: the version the model trained on (with --dataset: the current)
     split: str = sources.TEST
     threshold_split: str | None = sources.VAL
     target_recall: float = 0.9

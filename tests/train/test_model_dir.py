@@ -23,6 +23,18 @@ def test_the_card_records_what_prediction_needs(trained, shards):
     assert card.classes == shards.classes and card.image_size == trained.image_size
     assert card.input_transform == modeldir.INPUT_TRANSFORM
     assert (Path(trained.out) / card.model).is_file()
+    assert card.dataset == shards.root and card.dataset_version == manifest.version == 1
+
+
+def test_train_and_evaluate_read_the_dataset_version_asked_for(trained, shards, capsys):
+    from cxrpipe.cli import main
+
+    # The dataset has one version: asking for another is the reader's one-line error, in both.
+    assert main(["evaluate", "--out", trained.out, "--version", "2", "--progress", "none"]) == 2
+    assert "version 2" in capsys.readouterr().err
+    assert main(["train", "classifier", "--dataset", shards.root, "--version", "3", "--out", trained.out + "-v3",
+                 "--backbone", "small", "--epochs", "1", "--progress", "none"]) == 2
+    assert "version 3" in capsys.readouterr().err
 
 
 def test_evaluate_records_the_tuned_thresholds(trained):

@@ -14,9 +14,10 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import pixel_array
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
+from pydicom.uid import ExplicitVRLittleEndian
 
 from cxrpipe import dicom
+from dicoms import dicom_bytes
 from cxrpipe.decode import decode_gray8
 
 LIMIT = 50_000_000
@@ -33,22 +34,6 @@ def stored_values(bits_stored: int, signed: bool, shape=(96, 80), seed=0) -> np.
     values = np.rint(low + unit * (2 ** bits_stored - 1)).astype(np.int64)
     dtype = (np.int16 if signed else np.uint16) if bits_stored > 8 else (np.int8 if signed else np.uint8)
     return values.astype(dtype)
-
-
-def dicom_file(pixels: np.ndarray, bits_stored: int, photometric="MONOCHROME2", **elements) -> bytes:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = "1.2.3.4"
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, "1.2.3.4"
-    ds.set_pixel_data(pixels, photometric, bits_stored)
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    buf = BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
 
 
 def lut_item(entries: np.ndarray, first_map: int, bits: int, **elements) -> Dataset:
@@ -105,7 +90,7 @@ CASES = {
 @pytest.mark.parametrize("name", list(CASES))
 def test_table_matches_the_float_path(name):
     bits, signed, photometric, elements = CASES[name]
-    data = dicom_file(stored_values(bits, signed), bits, photometric, **elements)
+    data = dicom_bytes(stored_values(bits, signed), photometric, bits_stored=bits, **elements)
     mean, worst = differences(data)
     assert (mean, worst) == (0.0, 0), f"{name}: mean {mean:.3f}, max {worst}"
 
@@ -117,7 +102,7 @@ def test_voi_lut_sequence_matches_the_float_path(signed):
     first_map = -2048 if signed else 0
     # A gamma-like curve over part of the range: values outside it clip to its ends.
     entries = np.rint(65535 * np.linspace(0, 1, 3000) ** 0.6).astype(np.uint16)
-    data = dicom_file(pixels, bits, VOILUTSequence=[lut_item(entries, first_map + 500, 16)])
+    data = dicom_bytes(pixels, bits_stored=bits, VOILUTSequence=[lut_item(entries, first_map + 500, 16)])
     assert "VOILUTSequence" in pydicom.dcmread(BytesIO(data))
     assert differences(data) == (0.0, 0)
 
@@ -127,7 +112,7 @@ def test_non_monotone_voi_lut_scales_over_the_values_that_occur():
     # largest stored values, so the table must range over what the pixels hold.
     pixels = stored_values(12, False)
     entries = np.rint(30000 + 30000 * np.sin(np.linspace(0, 3 * np.pi, 4096))).astype(np.uint16)
-    data = dicom_file(pixels, 12, VOILUTSequence=[lut_item(entries, 0, 16)])
+    data = dicom_bytes(pixels, bits_stored=12, VOILUTSequence=[lut_item(entries, 0, 16)])
     assert differences(data) == (0.0, 0)
     # The histogram branch really ran: the range endpoints alone give another scaling.
     ds = pydicom.dcmread(BytesIO(data))
@@ -140,7 +125,7 @@ def test_non_monotone_voi_lut_scales_over_the_values_that_occur():
 def test_modality_lut_sequence_then_window_matches_the_float_path():
     pixels = stored_values(10, False)
     entries = np.rint(np.linspace(0, 4095, 1024) ** 1.1 / 4095 ** 0.1).astype(np.uint16)  # 12-bit values
-    data = dicom_file(pixels, 10, ModalityLUTSequence=[lut_item(entries, 0, 16, ModalityLUTType="US")],
+    data = dicom_bytes(pixels, bits_stored=10, ModalityLUTSequence=[lut_item(entries, 0, 16, ModalityLUTType="US")],
                       **window(1500, 2000))
     assert differences(data) == (0.0, 0)
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from cxrpipe.decode import decode_with_header
+from dicoms import dicom_bytes
 from cxrpipe.errors import ImageRejected
 from cxrpipe.imageops import (
     FLIPS, RenderParams, clahe, decode_gray8, encode_jpeg, flip, parse_flips, probe, render,
@@ -62,35 +63,6 @@ def bomb_png(side: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat)
             + png_chunk(b"IEND", b""))
-
-
-def dicom_bytes(pixels=None, photometric="MONOCHROME2", rows=64, columns=48, **elements) -> bytes:
-    """A DICOM file (preamble, file meta) written by pydicom; pixels None → no PixelData.
-
-    elements are further data elements by keyword (WindowCenter=..., RescaleSlope=...).
-    """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = "1.2.3.4"
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, "1.2.3.4"
-    if pixels is None:
-        ds.Rows, ds.Columns, ds.SamplesPerPixel = rows, columns, 1
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-        ds.PhotometricInterpretation = photometric
-    else:
-        ds.set_pixel_data(pixels, "MONOCHROME2", pixels.dtype.itemsize * 8)
-        ds.PhotometricInterpretation = photometric
-    for keyword, value in elements.items():
-        setattr(ds, keyword, value)
-    buf = BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
 
 
 def rejected(data: bytes, max_pixels=LIMIT) -> ImageRejected:

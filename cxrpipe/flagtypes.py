@@ -122,3 +122,5 @@ VERSION = int_range(1, 999_999)           # a dataset version (_manifests/vNNNNN
 POSITIVE = float_range(0.0, low_open=True)   # a learning rate, seconds between polls
 DROPOUT = float_range(0.0, 1.0, high_open=True)
 RECALL = float_range(0.0, 1.0, low_open=True)
+RESAMPLES = int_range(0, 100_000)         # bootstrap resamples; 0 turns the intervals off
+BINS = int_range(1, 1000)                 # calibration bins

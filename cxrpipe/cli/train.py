@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import storage
 from ..errors import UserError
-from ..flagtypes import COUNT, DROPOUT, POSITIVE, RECALL, VERSION
+from ..flagtypes import BINS, COUNT, DROPOUT, POSITIVE, RECALL, RESAMPLES, VERSION
 from ..train.settings import BACKBONES, DISTRIBUTE, EvalSettings, Settings
 from .options import add_classes, add_seed, add_version, group, storage_config
 
@@ -87,10 +87,13 @@ def _classifier_options(p: argparse.ArgumentParser) -> None:
 def _register_evaluate(subparsers, parents) -> None:
     p = subparsers.add_parser(
         "evaluate", parents=parents,
-        help="per-class ROC AUC, recall/precision and confusion counts of a trained classifier",
-        description="Score OUT/classifier.keras on the test split: per-class ROC AUC and mean "
-                    "AUC, recall/precision at 0.5 and at a threshold chosen on the validation "
-                    "split for --target-recall, confusion counts; writes OUT/metrics.json.")
+        help="per-class ROC AUC with intervals, rates, calibration and confusion counts of a trained classifier",
+        description="Score OUT/classifier.keras on the test split: per-class ROC AUC with a 95% "
+                    "bootstrap interval, the mean AUC over all classes, NIH's 14 findings and "
+                    "CheXpert's 5 competition findings, recall/precision at 0.5 and sensitivity/"
+                    "specificity/precision at a threshold chosen on the validation split for "
+                    "--target-recall, calibration (ECE and reliability curve), confusion counts; "
+                    "writes OUT/metrics.json.")
     p.add_argument("--out", required=True, metavar="DIR", help="the folder `cxrpipe train` wrote")
     p.add_argument("--dataset", default=None, metavar="URI",
                    help="shard dataset to score (default: the one the classifier trained on)")
@@ -103,6 +106,11 @@ def _register_evaluate(subparsers, parents) -> None:
     p.add_argument("--target-recall", type=RECALL, default=EvalSettings.target_recall,
                    help=f"recall the tuned threshold aims at (screening: few missed findings) {RECALL}")
     p.add_argument("--batch-size", type=COUNT, default=EvalSettings.batch_size, help=f"images per batch {COUNT}")
+    p.add_argument("--bootstrap", type=RESAMPLES, default=EvalSettings.bootstrap, metavar="N",
+                   help=f"resamples of the test cases for the AUCs' 95%% intervals (0: none) {RESAMPLES}")
+    add_seed(p, "the bootstrap's resamples", EvalSettings.seed)
+    p.add_argument("--calibration-bins", type=BINS, default=EvalSettings.calibration_bins, metavar="N",
+                   help=f"equal-width probability bins of the ECE and the reliability curve {BINS}")
     _progress(p, "a progress bar or nothing")
     p.set_defaults(handler=evaluate)
 
@@ -173,7 +181,8 @@ def evaluate(args) -> int:
         out=Path(args.out), dataset=args.dataset, storage=storage_config(args), version=args.version,
         split=args.split,
         threshold_split=args.threshold_split or None, target_recall=args.target_recall,
-        batch_size=args.batch_size, verbose=PROGRESS[args.progress]))
+        batch_size=args.batch_size, verbose=PROGRESS[args.progress], bootstrap=args.bootstrap,
+        seed=args.seed, calibration_bins=args.calibration_bins))
     print(metrics.format_report(report))
     print(f"\nmetrics: {Path(args.out) / module.METRICS_FILE}")
     return 0

@@ -41,7 +41,8 @@ def evaluate(s: EvalSettings) -> dict:
     model = models.load_model(Path(s.out) / card.model)
     test = predict(model, source, s.split, stream, s.verbose)
     tuning = _tuning_scores(model, source, stream, s)
-    report = metrics.evaluation_report(classes, test, tuning, s.target_recall)
+    report = metrics.evaluation_report(classes, test, tuning, s.target_recall, resamples=s.bootstrap,
+                                       seed=s.seed, bins=s.calibration_bins)
     report.update(dataset=source.root, model=str(Path(s.out) / card.model),
                   split=s.split, threshold_split=s.threshold_split if tuning else None)
     (Path(s.out) / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")

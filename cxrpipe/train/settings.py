@@ -56,3 +56,6 @@ class EvalSettings:
     target_recall: float = 0.9
     batch_size: int = 32
     verbose: int = 1
+    bootstrap: int = 1000            # resamples for the AUC intervals; 0: none
+    seed: int = 0                    # of the bootstrap
+    calibration_bins: int = 10

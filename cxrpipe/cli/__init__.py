@@ -1,10 +1,11 @@
 """The `cxrpipe` command line. User mistakes exit 2 with one line; failed jobs exit 1.
 
 One module per command group (``data``: preprocess, shards, run; ``check``: verify, inspect,
-report; ``synth``: synth, demo; ``emr``; ``train``: train, evaluate; ``predict``: predict, export), each with ``register``
-and its handlers; ``options`` holds the parser class, the help formatter and the shared
-options. Nothing outside this package imports it. Building the parser imports no OpenCV,
-Spark, boto3 or TensorFlow: handlers import what they need when they run.
+report; ``history``: versions, diff, gc; ``synth``: synth, demo; ``emr``; ``train``: train,
+evaluate; ``predict``: predict, export), each with ``register`` and its handlers; ``options``
+holds the parser class, the help formatter and the shared options. Nothing outside this
+package imports it. Building the parser imports no OpenCV, Spark, boto3 or TensorFlow: handlers
+import what they need when they run.
 """
 
 from __future__ import annotations

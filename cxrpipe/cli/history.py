@@ -30,12 +30,15 @@ def register(subparsers, store) -> None:
 
 def versions(args) -> int:
     from .. import history, versions as core
+    from ..dataset import open_dataset
 
     config = storage_config(args)
     numbers = history.version_numbers(args.uri, config)
     current = history.current_manifest(args.uri, config)
     if not numbers:
-        print(f"{args.uri}: no versions" + (" (a dataset committed before versions: version 1)" if current else ""))
+        if current is None:  # no dataset there at all (a typo, an unfinished job): say so, exit 2
+            open_dataset(args.uri, config)
+        print(f"{args.uri}: no versions (a dataset committed before versions: version 1)")
         return 0
     print(f"{'version':>8}  {'kind':<10} {'inputs':>9} {'images':>9} {'rejects':>8} {'added':>8} {'removed':>8}")
     previous = None

@@ -75,6 +75,11 @@ def test_inspect_without_manifest_is_a_user_error(tmp_path, capsys):
     assert "no manifest" in capsys.readouterr().err
 
 
+def test_versions_of_a_folder_that_holds_no_dataset_is_a_user_error(tmp_path, capsys):
+    assert main(["versions", str(tmp_path / "typo")]) == 2
+    assert "no manifest" in capsys.readouterr().err
+
+
 def test_synth_refuses_dicom_outside_nih_before_writing(tmp_path, capsys):
     out = tmp_path / "never"
     assert main(["synth", "--layout", "chexpert", "--out", str(out), "--with-dicom"]) == 2

@@ -146,6 +146,16 @@ class _Local:
             raise UnreadableObject(f"{uri}: {exc.strerror}") from None
 
     @staticmethod
+    def read_tagged(uri: str, config: StorageConfig) -> tuple[bytes, str]:
+        # Taken before the read: a file changed while it is read gets a tag that the next
+        # update sees as changed.
+        try:
+            tag = local_tag(os.stat(local_path(uri)))
+        except (PermissionError, NotADirectoryError) as exc:
+            raise UnreadableObject(f"{uri}: {exc.strerror}") from None
+        return _Local.read(uri, config), tag
+
+    @staticmethod
     def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
         with open(local_path(uri), "rb") as f:
             return os.pread(f.fileno(), end - start, start)
@@ -166,14 +176,23 @@ class _Local:
 
     @staticmethod
     def iter(uri: str, config: StorageConfig):
+        yield from (key for key, _ in _Local.walk(uri))
+
+    @staticmethod
+    def iter_tagged(uri: str, config: StorageConfig):
+        yield from ((key, local_tag(path.stat())) for key, path in _Local.walk(uri))
+
+    @staticmethod
+    def walk(uri: str):
         root = local_path(uri)
         if not root.is_dir():
             return
         for folder, _, names in os.walk(root):
             for name in names:
-                key = (Path(folder) / name).relative_to(root).as_posix()
+                path = Path(folder) / name
+                key = path.relative_to(root).as_posix()
                 if not _is_partial(key):
-                    yield key
+                    yield key, path
 
     @staticmethod
     def delete(uri: str, config: StorageConfig) -> None:
@@ -200,6 +219,13 @@ def _is_partial(key: str) -> bool:
     return name.startswith(".") and ".tmp-" in name
 
 
+def local_tag(stat: os.stat_result) -> str:
+    """A local file's stand-in for an ETag: its size and modification time in nanoseconds
+    (what rsync and make trust). Reading every file to hash it would cost an update what a
+    full run costs."""
+    return f"{stat.st_size}-{stat.st_mtime_ns}"
+
+
 def local_path(uri: str) -> Path:
     """The filesystem path of a local URI (plain path or file://)."""
     return Path(uri[len("file://"):] if uri.startswith("file://") else uri)
@@ -213,15 +239,24 @@ class _S3:
         return _S3.get(uri, config)
 
     @staticmethod
+    def read_tagged(uri: str, config: StorageConfig) -> tuple[bytes, str]:
+        return _S3.get(uri, config, tagged=True)
+
+    @staticmethod
     def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:
         return _S3.get(uri, config, Range=f"bytes={start}-{end - 1}")
 
     @staticmethod
-    def get(uri: str, config: StorageConfig, **options) -> bytes:
+    def get(uri: str, config: StorageConfig, tagged: bool = False, **options):
         bucket, key = split_s3(uri)
+
+        def fetch():
+            response = s3_client(config).get_object(Bucket=bucket, Key=key, **options)
+            data = response["Body"].read()
+            return (data, etag(response["ETag"])) if tagged else data
+
         try:
-            return patiently(lambda: s3_client(config).get_object(Bucket=bucket, Key=key, **options)["Body"].read(),
-                             config)
+            return patiently(fetch, config)
         except aws_errors() as exc:  # map the ones we act on
             code = error_code(exc)
             if code in {"NoSuchKey", "404", "NotFound"}:
@@ -247,12 +282,16 @@ class _S3:
 
     @staticmethod
     def iter(uri: str, config: StorageConfig):
+        yield from (key for key, _ in _S3.iter_tagged(uri, config))
+
+    @staticmethod
+    def iter_tagged(uri: str, config: StorageConfig):
         bucket, prefix = split_s3(uri)
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         paginator = s3_client(config).get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                yield from (obj["Key"][len(prefix):] for obj in page.get("Contents", []))
+                yield from ((obj["Key"][len(prefix):], etag(obj["ETag"])) for obj in page.get("Contents", []))
         except aws_errors() as exc:
             raise storage_error("listing", uri, exc) from None
 
@@ -290,6 +329,11 @@ class _S3:
             raise user_facing_error(bucket, exc) from None
 
 
+def etag(value: str) -> str:
+    """An S3 ETag without the quotes S3 wraps it in (GET and LIST agree on the rest)."""
+    return value.strip('"')
+
+
 BACKENDS = {"s3": _S3, "local": _Local}
 
 
@@ -308,6 +352,21 @@ def read_bytes(uri: str, config: StorageConfig) -> bytes:
         OSError: storage failed after retries (the message names the URI).
     """
     return _backend(uri).read(uri, config)
+
+
+def read_tagged(uri: str, config: StorageConfig) -> tuple[bytes, str]:
+    """The object's bytes and its tag: S3's ETag from the same GET, or a local file's size and
+    modification time (``local_tag``). ``list_tags`` gives the same tag for an unchanged object.
+
+    Raises:
+        as ``read_bytes``.
+    """
+    return _backend(uri).read_tagged(uri, config)
+
+
+def list_tags(uri: str, config: StorageConfig) -> dict[str, str]:
+    """Every object under ``uri`` (relative to it) -> its tag, as ``read_tagged`` gives it."""
+    return dict(_backend(uri).iter_tagged(uri, config))
 
 
 def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:

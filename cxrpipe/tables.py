@@ -31,6 +31,9 @@ INDEX_SCHEMA = pa.schema([
     ("source_format", pa.string()),
     ("source_height", pa.int32()),
     ("source_width", pa.int32()),
+    # The source's S3 ETag, or a local file's size and mtime (``storage.read_tagged``): how
+    # `--update` knows an input is unchanged without reading it.
+    ("source_etag", pa.string()),
 ])
 
 REJECTS_SCHEMA = pa.schema([
@@ -50,6 +53,6 @@ def to_parquet(rows: list[dict], schema: pa.Schema) -> bytes:
     return sink.getvalue()
 
 
-def from_parquet(data: bytes) -> list[dict]:
-    """Parquet file bytes back to rows."""
-    return pq.read_table(io.BytesIO(data)).to_pylist()
+def from_parquet(data: bytes, columns: list[str] | None = None) -> list[dict]:
+    """Parquet file bytes back to rows (of only ``columns``, when given)."""
+    return pq.read_table(io.BytesIO(data), columns=columns).to_pylist()

@@ -120,24 +120,46 @@ def preprocess(args) -> int:
     job = preprocess_job(args)
     plan = plan_preprocess(job)
     with hold_output(job.output_uri, "preprocess", job.storage) as lease:
+        plan, carried = _updating(job, plan, args.update)
+        if carried is not None and carried.split.changes_nothing:
+            return _unchanged(carried, job.output_uri)
         with phase("spark start", "startup"):
             spark = spark_session(args.master, app_name="cxrpipe preprocess")
-        result = run_preprocess(spark, job, plan, lease.check)
+        result = run_preprocess(spark, job, plan, lease.check, carried)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
                               result.peak_worker_mb))
+    return 0
+
+
+def _updating(job, plan, update: bool):
+    """(plan, None), or with --update the plan narrowed to what must be processed and the
+    ``Update`` carrying the rest (read under the lease: no other job commits meanwhile)."""
+    if not update:
+        return plan, None
+    from ..spark.update import plan_update
+
+    with phase("update plan"):
+        plan, carried = plan_update(job, plan)
+    print(carried.summary())
+    return plan, carried
+
+
+def _unchanged(carried, output: str) -> int:
+    print(f"nothing changed: version {carried.current.version or 1} of {output} stays current")
     return 0
 
 
 def run(args) -> int:
     job = preprocess_job(args)
     return run_dataset(job, ShardOptions(num_shards=args.num_shards, shard_mb=args.shard_mb, seed=args.shard_seed),
-                       args.master)
+                       args.master, args.update)
 
 
-def run_dataset(job, shard_options: ShardOptions, master: str | None) -> int:
+def run_dataset(job, shard_options: ShardOptions, master: str | None, update: bool = False) -> int:
     """`cxrpipe run`: preprocess ``job`` and shard it in one Spark pass; print the summary.
 
-    ``shard_options``' classes and membership are replaced by the job's own selection.
+    ``shard_options``' classes and membership are replaced by the job's own selection. With
+    ``update``, the output's current version supplies what has not changed (``--update``).
     """
     import dataclasses
 
@@ -149,9 +171,12 @@ def run_dataset(job, shard_options: ShardOptions, master: str | None) -> int:
     plan = plan_preprocess(job)
     options = dataclasses.replace(shard_options, classes=plan.selected, membership=job.plan.membership)
     with hold_output(job.output_uri, "run", job.storage) as lease:
+        plan, carried = _updating(job, plan, update)
+        if carried is not None and carried.split.changes_nothing:
+            return _unchanged(carried, job.output_uri)
         with phase("spark start", "startup"):
             spark = spark_session(master, app_name="cxrpipe run")
-        result = run_all(spark, job, plan, options, lease.check)
+        result = run_all(spark, job, plan, options, lease.check, carried)
     print(summary.run_summary(result.manifest, result.seconds, result.jpeg_bytes, job.output_uri,
                               result.peak_worker_mb))
     shards = result.manifest.files_under(layout.TFRECORDS)

@@ -33,6 +33,11 @@ def preprocess_options():
     p.add_argument("--images-per-task", type=IMAGES_PER_TASK, default=PlanOptions.images_per_task,
                    help="images per Spark task (fixes the output's part files, not the parallelism) "
                         f"{IMAGES_PER_TASK}")
+    p.add_argument("--update", action="store_true",
+                   help="make a new version of the dataset at --output from a grown or revised index: images "
+                        "whose source bytes (S3 ETag, or a local file's size and mtime) and labels are unchanged "
+                        "are not read again; the result equals a full run's. Refused when a parameter that "
+                        "changes pixels, labels or splits differs from the current version's")
     return p
 
 

@@ -68,10 +68,25 @@ class Plan:
     tasks: tuple[tuple[WorkItem, ...], ...]
     excluded: dict[str, int]
     selected: tuple[str, ...] | None = None   # the partitions --classes resolved to (None: all)
+    carried: int = 0   # inputs an update takes over from the current version, in no task
 
     @property
     def inputs(self) -> int:
+        return self.processed + self.carried
+
+    @property
+    def processed(self) -> int:
         return sum(len(t) for t in self.tasks)
+
+    @property
+    def items(self):
+        """Every work item, task by task."""
+        return (item for task in self.tasks for item in task)
+
+    def narrowed(self, items, carried: int, images_per_task: int) -> Plan:
+        """This plan with only ``items`` to process, in tasks of their own, and ``carried``
+        inputs taken over unchanged (`--update`)."""
+        return dataclasses.replace(self, tasks=_bucket(list(items), images_per_task), carried=carried)
 
 
 def build_plan(index: DatasetIndex, options: PlanOptions) -> Plan:

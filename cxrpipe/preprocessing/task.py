@@ -98,20 +98,20 @@ def run_task(task: int, items: tuple[WorkItem, ...], ctx: JobContext, on_version
                 reject_rows.append(_reject_row(item, outcome))
                 result.rejects[outcome.reason] += 1
                 continue
-            rows = _write_versions(item, outcome, ctx, writes, result)
+            rows = _write_versions(item, outcome, ctx, writes, result, fetched[1])
             index_rows.extend(rows)
             if on_version is not None:
                 _emit_versions(rows, outcome, on_version)
         writes.wait_all()
-    result.files.append(_write_part("index", index_rows, tables.INDEX_SCHEMA, task, ctx))
-    result.files.append(_write_part("rejects", reject_rows, tables.REJECTS_SCHEMA, task, ctx))
+    result.files.append(write_part("index", index_rows, tables.INDEX_SCHEMA, task, ctx))
+    result.files.append(write_part("rejects", reject_rows, tables.REJECTS_SCHEMA, task, ctx))
     result.peak_rss_mb = peak_rss_mb()
     return result
 
 
 def _prefetch(items, ctx: JobContext, pool: ThreadPoolExecutor):
-    """(item, bytes | ImageRejected | None) in order, a few reads in flight; None for items the
-    index already rejected (nothing to read)."""
+    """(item, (bytes, source tag) | ImageRejected | None) in order, a few reads in flight; None
+    for items the index already rejected (nothing to read)."""
     calls = (partial(_read, storage.join(ctx.images_root, item.source), ctx.storage)
              if item.rejected is None else _nothing for item in items)
     return zip(items, in_order(pool, calls))
@@ -121,9 +121,9 @@ def _nothing() -> None:
     return None
 
 
-def _read(uri: str, config: storage.StorageConfig) -> bytes | ImageRejected:
+def _read(uri: str, config: storage.StorageConfig) -> tuple[bytes, str] | ImageRejected:
     try:
-        return storage.read_bytes(uri, config)
+        return storage.read_tagged(uri, config)
     except FileNotFoundError:
         return ImageRejected("missing", f"no object at {uri}")
     except UnreadableObject as exc:
@@ -136,7 +136,7 @@ def _process(item: WorkItem, fetched, params: RenderParams) -> Rendered | ImageR
     if isinstance(fetched, ImageRejected):
         return fetched
     try:
-        return render(fetched, params)
+        return render(fetched[0], params)
     except ImageRejected as rejected:
         return rejected
     except BAD_IMAGE_ERRORS as exc:
@@ -147,7 +147,7 @@ def _process(item: WorkItem, fetched, params: RenderParams) -> Rendered | ImageR
         return ImageRejected("undecodable", f"{type(exc).__name__}: {exc}")
 
 
-def _write_versions(item: WorkItem, rendered: Rendered, ctx: JobContext, writes, result) -> list[dict]:
+def _write_versions(item: WorkItem, rendered: Rendered, ctx: JobContext, writes, result, tag: str) -> list[dict]:
     rows = []
     positives = result.positives.setdefault(item.split, [0] * len(ctx.classes))
     for i, flag in enumerate(item.multi_hot):
@@ -162,7 +162,7 @@ def _write_versions(item: WorkItem, rendered: Rendered, ctx: JobContext, writes,
             result.written[(item.split, partition, augmentation)] += 1
             result.jpeg_bytes += len(jpeg)
             rows.append(_index_row(item, rendered, partition, augmentation, path, jpeg,
-                                   digests[augmentation], ctx.render.size))
+                                   digests[augmentation], ctx.render.size, tag))
     return rows
 
 
@@ -173,7 +173,7 @@ def _emit_versions(rows: list[dict], rendered: Rendered, on_version) -> None:
             on_version(version_from_row(row), jpegs[row["augmentation"]])
 
 
-def _index_row(item, rendered, partition, augmentation, path, jpeg, digest, size) -> dict:
+def _index_row(item, rendered, partition, augmentation, path, jpeg, digest, size, tag) -> dict:
     return {
         "image_id": item.image_id, "patient_id": item.patient_id, "split": item.split,
         "partition": partition, "augmentation": augmentation,
@@ -182,6 +182,7 @@ def _index_row(item, rendered, partition, augmentation, path, jpeg, digest, size
         "multi_hot": list(item.multi_hot), "uncertain": list(item.uncertain), "view": item.view,
         "source": item.source, "source_format": rendered.source_format,
         "source_height": rendered.source_height, "source_width": rendered.source_width,
+        "source_etag": tag,
     }
 
 
@@ -190,7 +191,7 @@ def _reject_row(item: WorkItem, rejected: ImageRejected) -> dict:
             "reason": rejected.reason, "detail": rejected.detail}
 
 
-def _write_part(table: str, rows: list[dict], schema, task: int, ctx: JobContext) -> dict:
+def write_part(table: str, rows: list[dict], schema, task: int, ctx: JobContext) -> dict:
     data = tables.to_parquet(rows, schema)
     path = table_part(table, task, ctx.version)
     storage.write_bytes(storage.join(ctx.output_root, path), data, ctx.storage)

@@ -97,10 +97,13 @@ def write_pieces(builder: PieceBuilder, uri: str, config: storage.StorageConfig)
     return PieceFile(uri, layout)
 
 
-def part_pieces(task: int, part_uri: str, ctx: ShardContext) -> tuple[tuple[dict, dict], PieceFile | None]:
+def part_pieces(task: int, part_uri: str, ctx: ShardContext,
+                skip: frozenset[str] = frozenset()) -> tuple[tuple[dict, dict], PieceFile | None]:
     """`cxrpipe shards`: one index part's records framed into a piece file, with their
-    planning metadata. Reads only the JPEGs of selected versions, a few reads in flight."""
-    expanded = [rs for v in read_versions(part_uri, ctx.storage) if (rs := expand(v, ctx.classes, ctx.options))]
+    planning metadata. Reads only the JPEGs of selected versions, a few reads in flight.
+    Images whose ids are in ``skip`` are left out (`--update`: the ones it processes again)."""
+    expanded = [rs for v in read_versions(part_uri, ctx.storage)
+                if v.image_id not in skip and (rs := expand(v, ctx.classes, ctx.options))]
     builder = PieceBuilder()
     with ThreadPoolExecutor(4, thread_name_prefix="cxrpipe-shard-io") as pool:
         reads = (partial(storage.read_bytes, storage.join(ctx.input_root, rs[0].version.path), ctx.storage)

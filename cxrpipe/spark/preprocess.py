@@ -171,22 +171,29 @@ def _check_work(plan: Plan, index: DatasetIndex) -> None:
     raise UserError(f"nothing to write: all {total:,} images of the index are left out ({why})")
 
 
-def run_preprocess(spark, job: PreprocessJob, plan: Plan, before_commit=_nothing) -> RunSummary:
+def run_preprocess(spark, job: PreprocessJob, plan: Plan, before_commit=_nothing, carried=None) -> RunSummary:
     """Run the planned job and commit it with its manifest.
 
     Args:
         before_commit: called just before the manifest is written (the lease check); it
             raises to stop the commit, and the previous version stays current.
+        carried: an ``update.Update`` whose carried images join the new version (``plan``
+            then holds only what must be processed).
 
     Raises:
         JobFailed: too many rejects, or ``before_commit`` refused; no manifest is written.
     """
+    from .update import carry_index
+
     started = time.monotonic()
     commit = history.start_commit(job.output_uri, job.storage, job.parameters())
+    ctx = job_context(job, plan, commit.version)
     with phase("preprocess", "spark"):
-        results = _run_tasks(spark, plan, job, plan.classes, commit.version)
+        results = _run_tasks(spark, plan, ctx)
+        if carried is not None:
+            results += carry_index(spark, carried, ctx, len(plan.tasks))
     with phase("manifest"):
-        built = preprocess_manifest(job, plan, results)
+        built = preprocess_manifest(job, plan, results, carried)
     check_rejects(built, job.max_reject_fraction)
     with phase("commit"):
         built = commit.write(built, before_commit)
@@ -195,18 +202,25 @@ def run_preprocess(spark, job: PreprocessJob, plan: Plan, before_commit=_nothing
     return RunSummary(built, time.monotonic() - started, jpeg_bytes, peak)
 
 
-def _run_tasks(spark, plan: Plan, job: PreprocessJob, classes, version: int) -> list[TaskResult]:
-    ctx = JobContext(job.images_uri, job.output_uri, job.storage, job.render, tuple(classes),
-                     job.augment_splits, version)
+def job_context(job: PreprocessJob, plan: Plan, version: int) -> JobContext:
+    """What the tasks of ``job`` writing ``version`` share."""
+    return JobContext(job.images_uri, job.output_uri, job.storage, job.render, tuple(plan.classes),
+                      job.augment_splits, version)
+
+
+def _run_tasks(spark, plan: Plan, ctx: JobContext) -> list[TaskResult]:
     tasks = list(enumerate(plan.tasks))
     sc = spark.sparkContext
-    sc.setJobGroup(GROUP, f"preprocess {plan.inputs} images", interruptOnCancel=True)
+    sc.setJobGroup(GROUP, f"preprocess {plan.processed} images", interruptOnCancel=True)
     rdd = sc.parallelize(tasks, len(tasks))
-    with job_failures("preprocess"), progress_reporter(sc, GROUP, plan.inputs, "images"):
+    with job_failures("preprocess"), progress_reporter(sc, GROUP, plan.processed, "images"):
         return rdd.map(lambda task: run_task(task[0], task[1], ctx)).collect()
 
 
-def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult]) -> manifest.Manifest:
+def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult],
+                        carried=None) -> manifest.Manifest:
+    """The manifest of a preprocessing job from its tasks' results (an update's carrying
+    tasks' too: ``carried`` is recorded in its parameters)."""
     written, images, rejects, positives = Counter(), Counter(), Counter(), {}
     files = []
     for result in results:
@@ -217,9 +231,12 @@ def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult
         for split, counts in result.positives.items():
             total = positives.setdefault(split, [0] * len(plan.classes))
             positives[split] = [a + b for a, b in zip(total, counts)]
+    parameters = job.parameters()
+    if carried is not None:
+        parameters["update"] = carried.record()
     return manifest.build_manifest(
         kind="preprocess", dataset=job.dataset, classes=plan.classes,
-        parameters=job.parameters(), inputs=plan.inputs, counts=manifest.nested_counts(written),
+        parameters=parameters, inputs=plan.inputs, counts=manifest.nested_counts(written),
         images=dict(images), positives=positives, rejects=dict(rejects),
         excluded=plan.excluded, files=files,
     )

@@ -18,7 +18,9 @@ from ..shards.pieces import PieceBuilder
 from ..shards.writer import ShardContext, frame_version, piece_uri, write_pieces
 from ..shards.plan import ShardOptions, merge_metadata, record_metadata
 from ..preprocessing.task import JobContext, run_task
-from .preprocess import GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, preprocess_manifest
+from .preprocess import GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, job_context, \
+    preprocess_manifest
+from .update import carry_index, carry_records
 from .failures import job_failures
 from .progress import progress_reporter
 from .shards import pieces_folder, shard_counts, write_shards
@@ -32,11 +34,14 @@ def _task_outputs(task, ctx: JobContext, shard_ctx: ShardContext):
     return result, record_metadata(records), pieces
 
 
-def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before_commit=lambda: None) -> RunSummary:
+def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before_commit=lambda: None,
+            carried=None) -> RunSummary:
     """Preprocess, check the rejects, shard, then commit one manifest for everything.
 
     Args:
         before_commit: called just before the manifest is written (the lease check).
+        carried: an ``update.Update`` whose carried images join the new version, their index
+            rows and shard records copied from the current one (``plan`` holds the rest).
 
     Raises:
         JobFailed: too many rejects (checked before any shard is written), or
@@ -44,23 +49,27 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
     """
     started = time.monotonic()
     commit = history.start_commit(job.output_uri, job.storage, job.parameters())
-    ctx = JobContext(job.images_uri, job.output_uri, job.storage, job.render, plan.classes, job.augment_splits,
-                     commit.version)
+    ctx = job_context(job, plan, commit.version)
     shard_ctx = ShardContext(job.output_uri, job.output_uri, job.storage, plan.classes, job.dataset,
                              job.render.size, options, commit.version)
     sc = spark.sparkContext
-    sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.inputs} images", interruptOnCancel=True)
+    sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.processed} images", interruptOnCancel=True)
     with pieces_folder(shard_ctx):
-        with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.inputs, "images"), \
+        with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.processed, "images"), \
                 phase("preprocess", "spark"):
             outputs = sc.parallelize(list(enumerate(plan.tasks)), len(plan.tasks)).map(
                 lambda task: _task_outputs(task, ctx, shard_ctx)).collect()
         results = [result for result, _, _ in outputs]
+        pieces = [(m, p) for _, m, p in outputs]
+        if carried is not None:
+            with phase("carry", "spark"):
+                results += carry_index(spark, carried, ctx, len(plan.tasks))
+                pieces += carry_records(spark, carried, shard_ctx, len(plan.tasks))
         with phase("manifest"):
-            built = preprocess_manifest(job, plan, results)
+            built = preprocess_manifest(job, plan, results, carried)
         check_rejects(built, job.max_reject_fraction)
-        entries, _ = write_shards(spark, [p for _, _, p in outputs if p], shard_ctx,
-                                  merge_metadata(m for _, m, _ in outputs))
+        entries, _ = write_shards(spark, [p for _, p in pieces if p], shard_ctx,
+                                  merge_metadata(m for m, _ in pieces))
     with phase("manifest"):
         shards = {"num_shards": options.num_shards, "shard_mb": options.shard_mb, "seed": options.seed}
         built = dataclasses.replace(

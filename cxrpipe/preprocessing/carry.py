@@ -1,0 +1,69 @@
+"""`--update`'s carrying tasks, run inside Spark executors (no pyspark needed here).
+
+They copy what the current version holds for the images an update takes over, without the
+images' sources: an index part's rows (`carry_index_part`), and a shard's records re-keyed
+into a piece file for the new shards (`carry_shard`). The bytes are the current version's own;
+only the images in ``dropped`` (changed, relabelled or gone) are left out.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .. import features, storage, tables
+from ..shards.pieces import PieceBuilder, PieceFile
+from ..shards.plan import ShardRecord, Version, order_key, record_metadata
+from ..shards.writer import ShardContext, piece_uri, write_pieces
+from ..tfrecord import decode_example, frame, iter_records
+from .task import JobContext, TaskResult, write_part
+
+
+def carry_index_part(number: int, part_uri: str, dropped: frozenset[str], ctx: JobContext) -> TaskResult:
+    """Copy a current index part's rows of carried images into part ``number`` of the new
+    version, and count them as a preprocessing task counts what it writes."""
+    rows = [row for row in tables.from_parquet(storage.read_bytes(part_uri, ctx.storage))
+            if row["image_id"] not in dropped]
+    result = TaskResult(task=number)
+    for row in rows:
+        result.written[(row["split"], row["partition"], row["augmentation"])] += 1
+        result.jpeg_bytes += row["bytes"]
+        if row["primary"] and row["augmentation"] == "none":
+            _count_image(result, row["split"], row["multi_hot"], len(ctx.classes))
+    result.inputs = sum(result.images.values())
+    result.files.append(write_part("index", rows, tables.INDEX_SCHEMA, number, ctx))
+    return result
+
+
+def _count_image(result: TaskResult, split: str, multi_hot, n_classes: int) -> None:
+    result.images[split] += 1
+    positives = result.positives.setdefault(split, [0] * n_classes)
+    for i, flag in enumerate(multi_hot):
+        positives[i] += flag
+
+
+def carry_shard(number: int, shard_uri: str, dropped: frozenset[str],
+                ctx: ShardContext) -> tuple[tuple[dict, dict], PieceFile | None]:
+    """A current shard's records of carried images, keyed by the new seed into piece file
+    ``number``, with their planning metadata (as a framing task returns them)."""
+    builder, records = PieceBuilder(), []
+    for payload in iter_records(storage.read_bytes(shard_uri, ctx.storage)):
+        record = shard_record(decode_example(payload))
+        if record.version.image_id in dropped:
+            continue
+        records.append(record)
+        key = order_key(record.version, ctx.options.seed)
+        builder.add((record.version.split, record.partition), key, record.version.augmentation, frame(payload))
+    return record_metadata(records), write_pieces(builder, piece_uri(ctx.output_root, number), ctx.storage)
+
+
+def shard_record(example: dict) -> ShardRecord:
+    """The record a shard's Example was written for (its JPEG's path is not in it: unused)."""
+    def text(key: str) -> str:
+        return example[key][0].decode()
+
+    version = Version(
+        image_id=text(features.ID), augmentation=text(features.AUGMENTATION), split=text(features.SPLIT),
+        patient_id=text(features.PATIENT_ID), multi_hot=tuple(example[features.CLASS_MULTI_HOT]),
+        uncertain=tuple(example[features.CLASS_UNCERTAIN]), view=text(features.VIEW), path="",
+        bytes=len(example[features.ENCODED][0]))
+    return ShardRecord(version, text(features.PARTITION), bool(example[features.PRIMARY][0]))

@@ -165,14 +165,15 @@ def run_dataset(job, shard_options: ShardOptions, master: str | None, update: bo
 
     from ..spark.lease import hold_output
     from ..spark.preprocess import plan_preprocess
-    from ..spark.run import run_all
+    from ..spark.run import run_all, shards_parameters
     from ..spark.session import spark_session
 
     plan = plan_preprocess(job)
     options = dataclasses.replace(shard_options, classes=plan.selected, membership=job.plan.membership)
     with hold_output(job.output_uri, "run", job.storage) as lease:
         plan, carried = _updating(job, plan, update)
-        if carried is not None and carried.split.changes_nothing:
+        if carried is not None and carried.split.changes_nothing \
+                and carried.current.parameters.get("shards") == shards_parameters(options):
             return _unchanged(carried, job.output_uri)
         with phase("spark start", "startup"):
             spark = spark_session(master, app_name="cxrpipe run")

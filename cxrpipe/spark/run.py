@@ -34,6 +34,11 @@ def _task_outputs(task, ctx: JobContext, shard_ctx: ShardContext):
     return result, record_metadata(records), pieces
 
 
+def shards_parameters(options: ShardOptions) -> dict:
+    """What a `run` manifest records of its shard options."""
+    return {"num_shards": options.num_shards, "shard_mb": options.shard_mb, "seed": options.seed}
+
+
 def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before_commit=lambda: None,
             carried=None) -> RunSummary:
     """Preprocess, check the rejects, shard, then commit one manifest for everything.
@@ -71,10 +76,9 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
         entries, _ = write_shards(spark, [p for _, p in pieces if p], shard_ctx,
                                   merge_metadata(m for m, _ in pieces))
     with phase("manifest"):
-        shards = {"num_shards": options.num_shards, "shard_mb": options.shard_mb, "seed": options.seed}
         built = dataclasses.replace(
             built, kind="run", files=tuple(sorted(built.files + tuple(entries), key=lambda f: f["path"])),
-            shard_counts=shard_counts(entries), parameters={**built.parameters, "shards": shards})
+            shard_counts=shard_counts(entries), parameters={**built.parameters, "shards": shards_parameters(options)})
     with phase("commit"):
         built = commit.write(built, before_commit)
     peak = max((r.peak_rss_mb for r in results), default=0.0)

@@ -1,0 +1,230 @@
+"""`--update`: a grown and revised index makes a new version that equals a full run over it
+(same JPEG bytes under the same keys, same index rows, byte-identical shards, same counts),
+without reading the inputs that did not change; parameters that change pixels, labels or splits
+refuse it; a killed update leaves the previous version current."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from cxrpipe import history, layout, storage, tables, versions
+from cxrpipe.cli import main
+from cxrpipe.errors import JobFailed
+from cxrpipe.storage import StorageConfig
+
+CONFIG = StorageConfig()
+REMOVED, RELABELLED, CHANGED, UNREAD = 1, 3, 5, 7   # rows of the synthetic index
+
+
+def write_index(path, header, rows):
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def job(command, raw, index, out, *extra):
+    return main([command, "--dataset", "nih", "--index", str(index), "--images", str(raw / "images"),
+                 "--output", str(out), *(["--num-shards", "2"] if command == "run" else []), *extra])
+
+
+def image_of(raw, row: str):
+    return raw / "images" / row.split(",")[0]
+
+
+def replace_keeping_stat(path, data: bytes) -> None:
+    """New bytes of the same size under the same mtime: what no tag can tell apart."""
+    stat = path.stat()
+    assert len(data) == stat.st_size
+    path.write_bytes(data)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+@pytest.fixture(scope="module")
+def revised(spark, tmp_path_factory):
+    """Version 1 over the first 24 rows, then an index that adds 6, drops one, relabels one,
+    and a source whose bytes changed."""
+    root = tmp_path_factory.mktemp("update")
+    raw = root / "raw"
+    assert main(["synth", "--layout", "nih", "--out", str(raw), "--n", "30", "--image-size", "64"]) == 0
+    header, *rows = (raw / "Data_Entry_2017.csv").read_text().splitlines()
+    first = write_index(root / "a.csv", header, rows[:24])
+    cells = rows[RELABELLED].split(",")
+    cells[1] = "Hernia" if cells[1] != "Hernia" else "Mass"
+    second_rows = list(rows)
+    second_rows[RELABELLED] = ",".join(cells)
+    del second_rows[REMOVED]
+    second = write_index(root / "b.csv", header, second_rows)
+    return {"root": root, "raw": raw, "first": first, "second": second, "rows": rows, "header": header}
+
+
+def base_version(revised, tmp_path, command="run"):
+    out = tmp_path / "out"
+    assert job(command, revised["raw"], revised["first"], out) == 0
+    # A changed source: another image's bytes (a new mtime and size).
+    changed = image_of(revised["raw"], revised["rows"][CHANGED])
+    original = changed.read_bytes()
+    changed.write_bytes(image_of(revised["raw"], revised["rows"][CHANGED + 1]).read_bytes())
+    return out, changed, original
+
+
+def rows_of(root, built) -> list[str]:
+    rows = []
+    for entry in built.files_under(layout.INDEX):
+        rows += tables.from_parquet((root / entry["path"]).read_bytes())
+    return sorted(json.dumps(r, sort_keys=True) for r in rows)
+
+
+def shards_of(root, built) -> dict[str, bytes]:
+    return {versions.unversioned(f["path"]): (root / f["path"]).read_bytes()
+            for f in built.files_under(layout.TFRECORDS)}
+
+
+def assert_equal_datasets(updated, full):
+    a, b = (history.current_manifest(str(p), CONFIG) for p in (updated, full))
+    for field in ("kind", "classes", "inputs", "counts", "images", "positives", "class_weights", "rejects",
+                  "excluded", "shard_counts"):
+        assert getattr(a, field) == getattr(b, field), field
+    assert rows_of(updated, a) == rows_of(full, b)
+    for row in history.index_rows(str(full), b, CONFIG):
+        assert (updated / row["path"]).read_bytes() == (full / row["path"]).read_bytes()
+    assert shards_of(updated, a) == shards_of(full, b)
+    return a
+
+
+def test_run_update_equals_a_full_run_and_reads_no_unchanged_input(revised, tmp_path, capsys):
+    raw, rows = revised["raw"], revised["rows"]
+    out, changed, original = base_version(revised, tmp_path)
+    # Garbage under an unchanged tag: reading it would reject it or change its JPEG.
+    unread = image_of(raw, rows[UNREAD])
+    kept = unread.read_bytes()
+    v1_jpegs = {r["path"]: (out / r["path"]).read_bytes() for r in history.index_rows(
+        str(out), history.current_manifest(str(out), CONFIG), CONFIG) if r["image_id"] == unread.name}
+    replace_keeping_stat(unread, bytes(len(kept)))
+    try:
+        capsys.readouterr()
+        # Another shard seed: the carried records are re-keyed, as a full run would order them.
+        assert job("run", raw, revised["second"], out, "--update", "--shard-seed", "5") == 0
+        said = capsys.readouterr().out
+    finally:
+        replace_keeping_stat(unread, kept)
+    # 6 new, 1 relabelled, 1 changed; the other 21 of version 1's 24 (one removed) carried.
+    assert "8 inputs to process, 21 carried over unchanged, 3 of its images changed or gone" in said
+    assert v1_jpegs and all((out / p).read_bytes() == data for p, data in v1_jpegs.items())
+    full = tmp_path / "full"
+    assert job("run", raw, revised["second"], full, "--shard-seed", "5") == 0
+    changed.write_bytes(original)
+    built = assert_equal_datasets(out, full)
+    assert built.version == 2
+    assert built.parameters["update"] == {"from_version": 1, "processed": 8, "carried": 21, "dropped": 3}
+    assert main(["verify", str(out), "--strict"]) == 0
+    # The changed source's JPEGs were rewritten under their keys, as a full run rewrites them:
+    # version 1's rows for that image, and only those, no longer match.
+    capsys.readouterr()
+    assert main(["verify", str(out), "--version", "1"]) == 1
+    problems = [line for line in capsys.readouterr().out.splitlines() if line.startswith("MISMATCH")]
+    stem = changed.name.rsplit(".", 1)[0]
+    assert problems and all(f"/{stem}" in line for line in problems), problems
+
+
+def test_preprocess_update_equals_a_full_preprocess(revised, tmp_path):
+    raw = revised["raw"]
+    out, changed, original = base_version(revised, tmp_path, "preprocess")
+    try:
+        assert job("preprocess", raw, revised["second"], out, "--update") == 0
+        full = tmp_path / "full"
+        assert job("preprocess", raw, revised["second"], full) == 0
+    finally:
+        changed.write_bytes(original)
+    assert assert_equal_datasets(out, full).kind == "preprocess"
+
+
+def test_run_update_of_a_preprocessed_version_frames_the_carried_jpegs(revised, tmp_path):
+    raw = revised["raw"]
+    out, changed, original = base_version(revised, tmp_path, "preprocess")
+    try:
+        assert job("run", raw, revised["second"], out, "--update") == 0
+        full = tmp_path / "full"
+        assert job("run", raw, revised["second"], full) == 0
+    finally:
+        changed.write_bytes(original)
+    assert assert_equal_datasets(out, full).kind == "run"
+
+
+def test_an_update_that_changes_nothing_commits_nothing(revised, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert job("run", revised["raw"], revised["first"], out) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lease"}
+    capsys.readouterr()
+    assert job("run", revised["raw"], revised["first"], out, "--update") == 0
+    assert "nothing changed: version 1" in capsys.readouterr().out
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lease"} == before
+    # Other shard options are a change: the records are carried into shards of a new version.
+    assert job("run", revised["raw"], revised["first"], out, "--update", "--shard-seed", "3") == 0
+    assert history.current_manifest(str(out), CONFIG).version == 2
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--size", "128"], "--size"), (["--flips", "none"], "--flips"), (["--uncertain", "ones"], "--uncertain"),
+    (["--classes", "Mass,Hernia"], "--classes"), (["--split", "0.6,0.2,0.2"], "--split"), (["--seed", "4"], "--seed"),
+    (["--clahe-clip", "3"], "--clahe-clip"),
+])
+def test_parameters_that_change_pixels_labels_or_splits_refuse_update(revised, tmp_path, capsys, flags, named):
+    out = tmp_path / "out"
+    assert job("preprocess", revised["raw"], revised["first"], out) == 0
+    before = (out / "_MANIFEST.json").read_bytes()
+    capsys.readouterr()
+    assert job("preprocess", revised["raw"], revised["second"], out, "--update", *flags) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--update: {named} is" in err[0] and "version 1" in err[0], err
+    assert (out / "_MANIFEST.json").read_bytes() == before
+
+
+def test_update_needs_a_dataset_to_update(revised, tmp_path, capsys):
+    assert job("run", revised["raw"], revised["first"], tmp_path / "none", "--update") == 2
+    assert "--update: no dataset at" in capsys.readouterr().err
+
+
+def test_a_killed_update_leaves_the_previous_version_and_a_rerun_completes(revised, tmp_path, monkeypatch, capsys):
+    raw = revised["raw"]
+    out, changed, original = base_version(revised, tmp_path)
+    current = (out / "_MANIFEST.json").read_bytes()
+    calls = []
+
+    def taken_over(self):  # the lease is checked once at the start, then lost before the commit
+        calls.append(1)
+        if len(calls) > 1:
+            raise JobFailed("another job took over this output while this one ran")
+
+    from cxrpipe.spark import lease
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(lease.Held, "check", taken_over)
+            assert job("run", raw, revised["second"], out, "--update") == 1
+        assert "took over" in capsys.readouterr().err
+        assert (out / "_MANIFEST.json").read_bytes() == current
+        assert history.version_numbers(str(out), CONFIG) == [1]
+        assert not storage.list_keys(str(out / layout.PIECES), CONFIG)
+        assert job("run", raw, revised["second"], out, "--update") == 0
+        full = tmp_path / "full"
+        assert job("run", raw, revised["second"], full) == 0
+    finally:
+        changed.write_bytes(original)
+    assert assert_equal_datasets(out, full).version == 2
+
+
+def test_a_version_without_source_tags_is_processed_whole(revised, tmp_path, capsys):
+    """Index parts written before tags were recorded: nothing can be shown unchanged."""
+    out = tmp_path / "out"
+    assert job("run", revised["raw"], revised["first"], out) == 0
+    built = history.current_manifest(str(out), CONFIG)
+    for entry in built.files_under(layout.INDEX):
+        path = out / entry["path"]
+        rows = [{k: v for k, v in row.items() if k != "source_etag"} for row in tables.from_parquet(path.read_bytes())]
+        old_schema = tables.INDEX_SCHEMA.remove(tables.INDEX_SCHEMA.get_field_index("source_etag"))
+        path.write_bytes(tables.to_parquet(rows, old_schema))
+    capsys.readouterr()
+    assert job("run", revised["raw"], revised["second"], out, "--update") == 0
+    assert "29 inputs to process, 0 carried over unchanged, 24 of its images changed or gone" in capsys.readouterr().out
+    assert history.current_manifest(str(out), CONFIG).inputs == 29

@@ -5,8 +5,10 @@ refuse it; a killed update leaves the previous version current."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 
 import pytest
 
@@ -14,6 +16,7 @@ from cxrpipe import history, layout, storage, tables, versions
 from cxrpipe.cli import main
 from cxrpipe.errors import JobFailed
 from cxrpipe.storage import StorageConfig
+from s3objects import objects
 
 CONFIG = StorageConfig()
 REMOVED, RELABELLED, CHANGED, UNREAD = 1, 3, 5, 7   # rows of the synthetic index
@@ -228,3 +231,49 @@ def test_a_version_without_source_tags_is_processed_whole(revised, tmp_path, cap
     assert job("run", revised["raw"], revised["second"], out, "--update") == 0
     assert "29 inputs to process, 0 carried over unchanged, 24 of its images changed or gone" in capsys.readouterr().out
     assert history.current_manifest(str(out), CONFIG).inputs == 29
+
+
+def test_s3_sources_are_matched_by_etag_including_multipart_uploads(s3, s3_endpoint, spark, tmp_path, capsys):
+    """On S3 the tag is the ETag: the one a GET returns is the one a listing returns, for a
+    plain PUT (an MD5) and for a multipart upload (``md5-N``) alike."""
+    import boto3.s3.transfer
+    import cv2
+    import numpy as np
+
+    bucket = "cxr-update-test"
+    s3.create_bucket(Bucket=bucket)
+    raw, common = f"s3://{bucket}/raw", ["--s3-endpoint", s3_endpoint]
+    assert main(["synth", "--layout", "nih", "--out", raw, "--n", "12", "--image-size", "64", *common]) == 0
+    header, *rows = s3.get_object(Bucket=bucket, Key="raw/Data_Entry_2017.csv")["Body"].read().decode().splitlines()
+    big = rows[0].split(",")[0]
+    noise = np.random.default_rng(3).integers(0, 256, (1600, 1600), np.uint8)
+    data = cv2.imencode(".png", noise)[1].tobytes()
+    assert len(data) > 2 * 1024 * 1024
+    s3.upload_fileobj(io.BytesIO(data), bucket, f"raw/images/{big}",
+                      Config=boto3.s3.transfer.TransferConfig(multipart_threshold=1024 * 1024))
+    etag = s3.head_object(Bucket=bucket, Key=f"raw/images/{big}")["ETag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}-\d+"', etag), etag   # a multipart upload's ETag, not an MD5
+    for name, body in (("a.csv", rows[:9]), ("b.csv", rows)):
+        s3.put_object(Bucket=bucket, Key=f"raw/{name}", Body="\n".join([header, *body, ""]).encode())
+    # Same bytes uploaded again: the same ETag, so carried; other bytes: processed.
+    same, other = (rows[i].split(",")[0] for i in (1, 2))
+    argv = lambda index, out: ["run", "--dataset", "nih", "--index", f"{raw}/{index}", "--images",  # noqa: E731
+                               f"{raw}/images", "--output", f"s3://{bucket}/{out}", "--num-shards", "1", *common]
+    assert main(argv("a.csv", "out")) == 0
+    body = s3.get_object(Bucket=bucket, Key=f"raw/images/{same}")["Body"].read()
+    s3.put_object(Bucket=bucket, Key=f"raw/images/{same}", Body=body)
+    s3.put_object(Bucket=bucket, Key=f"raw/images/{other}",
+                  Body=s3.get_object(Bucket=bucket, Key=f"raw/images/{rows[3].split(',')[0]}")["Body"].read())
+    capsys.readouterr()
+    assert main([*argv("b.csv", "out"), "--update"]) == 0
+    assert "4 inputs to process, 8 carried over unchanged, 1 of its images changed or gone" in capsys.readouterr().out
+    assert main(argv("b.csv", "full")) == 0
+    updated, full = (objects(s3, bucket, f"{p}/") for p in ("out", "full"))
+    shards = lambda tree: {versions.unversioned(k): v for k, v in tree.items() if k.startswith("tfrecords/")}  # noqa: E731
+    assert shards(updated) and shards(updated) == shards(full)
+    row_set = lambda tree: sorted(json.dumps(r, sort_keys=True) for k, v in tree.items()  # noqa: E731
+                                  if k.startswith("index/") and (k.startswith("index/v000002/") or "/v0" not in k)
+                                  for r in tables.from_parquet(v))
+    assert row_set({k: v for k, v in updated.items() if k.startswith("index/v000002/")}) == row_set(full)
+    tags = {r["image_id"]: r["source_etag"] for r in tables.from_parquet(full["index/part-00000.parquet"])}
+    assert tags[big] == etag.strip('"')

@@ -1,7 +1,7 @@
 """`--update`'s carrying tasks, run inside Spark executors (no pyspark needed here).
 
 They copy what the current version holds for the images an update takes over, without the
-images' sources: an index part's rows (`carry_index_part`), and a shard's records re-keyed
+images' sources: index parts' rows (`carry_index_parts`), and a shard's records re-keyed
 into a piece file for the new shards (`carry_shard`). The bytes are the current version's own;
 only the images in ``dropped`` (changed, relabelled or gone) are left out.
 """
@@ -18,10 +18,10 @@ from ..tfrecord import decode_example, frame, iter_records
 from .task import JobContext, TaskResult, write_part
 
 
-def carry_index_part(number: int, part_uri: str, dropped: frozenset[str], ctx: JobContext) -> TaskResult:
-    """Copy a current index part's rows of carried images into part ``number`` of the new
+def carry_index_parts(number: int, part_uris: list[str], dropped: frozenset[str], ctx: JobContext) -> TaskResult:
+    """Copy some current index parts' rows of carried images into part ``number`` of the new
     version, and count them as a preprocessing task counts what it writes."""
-    rows = [row for row in tables.from_parquet(storage.read_bytes(part_uri, ctx.storage))
+    rows = [row for uri in part_uris for row in tables.from_parquet(storage.read_bytes(uri, ctx.storage))
             if row["image_id"] not in dropped]
     result = TaskResult(task=number)
     for row in rows:

@@ -19,7 +19,7 @@ from ..dataset import BadManifest, NoDataset, open_dataset
 from ..errors import UserError
 from ..manifest import Manifest
 from ..preprocessing import update
-from ..preprocessing.carry import carry_index_part, carry_shard
+from ..preprocessing.carry import carry_index_parts, carry_shard
 from ..preprocessing.plan import Plan
 from ..preprocessing.task import JobContext, TaskResult
 from ..shards.writer import ShardContext, part_pieces
@@ -29,6 +29,7 @@ from .progress import progress_reporter
 log = logging.getLogger(__name__)
 GROUP = "cxrpipe-update"
 READ_THREADS = 16
+PARTS_PER_CARRY = 32
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,14 @@ def _index_rows(root: str, current: Manifest, config: storage.StorageConfig):
 
 
 def carry_index(spark, carried: Update, ctx: JobContext, first: int) -> list[TaskResult]:
-    """Copy the carried images' index rows into the new version, parts ``first`` on."""
+    """Copy the carried images' index rows into the new version, parts ``first`` on, a group
+    of the current parts into each (a part holds a task's few hundred rows: copying them one
+    task each would cost more in task overhead than in copying, and fragment the index)."""
     parts = [storage.join(ctx.output_root, f["path"]) for f in carried.current.files_under(layout.INDEX)]
+    groups = [parts[i:i + PARTS_PER_CARRY] for i in range(0, len(parts), PARTS_PER_CARRY)]
     dropped = carried.split.dropped
-    return _run(spark, parts, "index parts",
-                lambda task: carry_index_part(first + task[0], task[1], dropped, ctx))
+    return _run(spark, groups, "index part groups",
+                lambda task: carry_index_parts(first + task[0], task[1], dropped, ctx))
 
 
 def carry_records(spark, carried: Update, ctx: ShardContext, first: int) -> list:
@@ -116,10 +120,10 @@ def carry_records(spark, carried: Update, ctx: ShardContext, first: int) -> list
                 lambda task: part_pieces(first + task[0], task[1], ctx, dropped))
 
 
-def _run(spark, uris: list[str], what: str, work) -> list:
-    if not uris:
+def _run(spark, inputs: list, what: str, work) -> list:
+    if not inputs:
         return []
     sc = spark.sparkContext
-    sc.setJobGroup(GROUP, f"carry {len(uris)} {what}", interruptOnCancel=True)
-    with job_failures(f"update (carrying {what})"), progress_reporter(sc, GROUP, len(uris), what):
-        return sc.parallelize(list(enumerate(uris)), len(uris)).map(work).collect()
+    sc.setJobGroup(GROUP, f"carry {len(inputs)} {what}", interruptOnCancel=True)
+    with job_failures(f"update (carrying {what})"), progress_reporter(sc, GROUP, len(inputs), what):
+        return sc.parallelize(list(enumerate(inputs)), len(inputs)).map(work).collect()

@@ -102,22 +102,28 @@ def carry_index(spark, carried: Update, ctx: JobContext, first: int) -> list[Tas
     task each would cost more in task overhead than in copying, and fragment the index)."""
     parts = [storage.join(ctx.output_root, f["path"]) for f in carried.current.files_under(layout.INDEX)]
     groups = [parts[i:i + PARTS_PER_CARRY] for i in range(0, len(parts), PARTS_PER_CARRY)]
-    dropped = carried.split.dropped
+    dropped = _shared(spark, carried)
     return _run(spark, groups, "index part groups",
-                lambda task: carry_index_parts(first + task[0], task[1], dropped, ctx))
+                lambda task: carry_index_parts(first + task[0], task[1], dropped.value, ctx))
+
+
+def _shared(spark, carried: Update):
+    """The dropped ids as a broadcast: a revised index can drop many, and a closure would ship
+    them with every task."""
+    return spark.sparkContext.broadcast(carried.split.dropped)
 
 
 def carry_records(spark, carried: Update, ctx: ShardContext, first: int) -> list:
     """The carried images' shard records as piece files, numbered ``first`` on: re-keyed from
     the current shards, or framed from the JPEGs when the current version has none."""
-    dropped, current = carried.split.dropped, carried.current
+    dropped, current = _shared(spark, carried), carried.current
     shards = current.files_under(layout.TFRECORDS)
     if shards:
         uris = [storage.join(ctx.output_root, f["path"]) for f in shards]
-        return _run(spark, uris, "shards", lambda task: carry_shard(first + task[0], task[1], dropped, ctx))
+        return _run(spark, uris, "shards", lambda task: carry_shard(first + task[0], task[1], dropped.value, ctx))
     parts = [storage.join(ctx.output_root, f["path"]) for f in current.files_under(layout.INDEX)]
     return _run(spark, parts, "index parts",
-                lambda task: part_pieces(first + task[0], task[1], ctx, dropped))
+                lambda task: part_pieces(first + task[0], task[1], ctx, dropped.value))
 
 
 def _run(spark, inputs: list, what: str, work) -> list:

@@ -40,7 +40,7 @@ def versions(args) -> int:
             open_dataset(args.uri, config)
         print(f"{args.uri}: no versions (a dataset committed before versions: version 1)")
         return 0
-    print(f"{'version':>8}  {'kind':<10} {'inputs':>9} {'images':>9} {'rejects':>8} {'added':>8} {'removed':>8}")
+    print(f"{'version':>8}  {'kind':<10} {'inputs':>9} {'images':>9} {'rejects':>8} {'added':>8} {'removed':>8}  made by")
     previous = None
     for number in numbers:
         built = history.read_version(args.uri, config, number)
@@ -51,10 +51,19 @@ def versions(args) -> int:
             added, removed = totals.get("added", 0), totals.get("removed", 0)
         mark = " *" if current is not None and current.version == number else "  "
         print(f"{number:>8}{mark} {built.kind:<10} {built.inputs:>9,} {sum(built.images.values()):>9,} "
-              f"{built.rejects['total']:>8,} {added:>8} {removed:>8}")
+              f"{built.rejects['total']:>8,} {added:>8} {removed:>8}  {_made_by(built)}")
         previous = images
     print("* the current version")
     return 0
+
+
+def _made_by(built) -> str:
+    """A full job, or an update: from which version, and what it processed and carried."""
+    update = built.parameters.get("update")
+    if not update:
+        return "a full job"
+    return (f"--update of {update['from_version']}: {update['processed']:,} processed, "
+            f"{update['carried']:,} carried")
 
 
 def diff(args) -> int:

@@ -122,6 +122,9 @@ def test_run_update_equals_a_full_run_and_reads_no_unchanged_input(revised, tmp_
     assert built.version == 2
     assert built.parameters["update"] == {"from_version": 1, "processed": 8, "carried": 21, "dropped": 3}
     assert main(["verify", str(out), "--strict"]) == 0
+    capsys.readouterr()
+    assert main(["versions", str(out)]) == 0
+    assert "--update of 1: 8 processed, 21 carried" in capsys.readouterr().out
     # The changed source's JPEGs were rewritten under their keys, as a full run rewrites them:
     # version 1's rows for that image, and only those, no longer match.
     capsys.readouterr()

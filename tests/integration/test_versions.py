@@ -93,8 +93,8 @@ def test_versions_lists_counts_and_changes(grown, capsys):
     lines = capsys.readouterr().out.splitlines()
     v1 = next(line.split() for line in lines if line.strip().startswith("1 "))
     v2 = next(line.split() for line in lines if line.strip().startswith("2 *"))
-    assert v1[1:4] == ["run", "24", "24"] and v1[-2:] == ["-", "-"]
-    assert v2[2:5] == ["run", "29", "29"] and v2[-2:] == ["6", "1"]
+    assert v1[1:4] == ["run", "24", "24"] and v1[5:7] == ["-", "-"] and v1[7:] == ["a", "full", "job"]
+    assert v2[2:5] == ["run", "29", "29"] and v2[6:8] == ["6", "1"] and v2[8:] == ["a", "full", "job"]
 
 
 def test_diff_names_added_removed_and_relabelled_images(grown, capsys):

@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 from .. import layout, storage, tables
 from ..dataset import BadManifest, NoDataset, open_dataset
 from ..errors import UserError
 from ..manifest import Manifest
+from ..prefetch import in_order
 from ..preprocessing import update
 from ..preprocessing.carry import carry_index_parts, carry_shard
 from ..preprocessing.plan import Plan
@@ -69,7 +71,9 @@ def plan_update(job, plan: Plan) -> tuple[Plan, Update]:
            or update.class_refusal(current.classes, plan.classes, number))
     if why:
         raise UserError(why)
-    signatures = update.row_signatures(_index_rows(job.output_uri, current, job.storage))
+    signatures = {}
+    for rows in _index_parts(job.output_uri, current, job.storage):   # an image's rows share a part
+        signatures.update(update.row_signatures(rows))
     tags = storage.list_tags(job.images_uri, job.storage)
     split = update.split_items(plan.items, tags, signatures)
     if signatures and not any(signatures.values()):
@@ -78,9 +82,9 @@ def plan_update(job, plan: Plan) -> tuple[Plan, Update]:
     return plan.narrowed(split.process, split.carried, job.plan.images_per_task), Update(current, split)
 
 
-def _index_rows(root: str, current: Manifest, config: storage.StorageConfig):
-    """The current version's index rows, only the columns a signature needs, part by part
-    (many small reads: in parallel)."""
+def _index_parts(root: str, current: Manifest, config: storage.StorageConfig):
+    """The current version's index rows, only the columns a signature needs, a part's rows at a
+    time (many small reads: in parallel; one part's rows in memory, not the index's)."""
     uris = [storage.join(root, f["path"]) for f in current.files_under(layout.INDEX)]
     columns = list(update.SIGNATURE_COLUMNS)
 
@@ -92,8 +96,7 @@ def _index_rows(root: str, current: Manifest, config: storage.StorageConfig):
             return [{**row, "source_etag": None} for row in tables.from_parquet(data, columns[:-1])]
 
     with ThreadPoolExecutor(READ_THREADS, thread_name_prefix="cxrpipe-update") as pool:
-        for rows in pool.map(read, uris):
-            yield from rows
+        yield from in_order(pool, (partial(read, uri) for uri in uris), ahead=READ_THREADS)
 
 
 def carry_index(spark, carried: Update, ctx: JobContext, first: int) -> list[TaskResult]:

@@ -18,23 +18,7 @@ from cxrpipe.storage import StorageConfig
 from cxrpipe.train import ensemble, evaluate, metrics, modeldir, models, voting
 from cxrpipe.train.settings import EvalSettings
 
-from conftest import MODEL_SIZE
-
 QUIET = ["--progress", "none"]
-
-
-@pytest.fixture(scope="module")
-def members(trained, shards, tmp_path_factory) -> list[str]:
-    """Three model directories, each evaluated (so each card holds tuned thresholds)."""
-    dirs = [trained.out]
-    for seed in (1, 2):
-        out = str(tmp_path_factory.mktemp(f"member-{seed}"))
-        assert main(["train", "classifier", "--dataset", shards.root, "--out", out, "--backbone", "small",
-                     "--no-autoencoders", "--image-size", str(MODEL_SIZE), "--epochs", "2", "--seed", str(seed),
-                     "--steps-per-epoch", "4", "--batch-size", "16", *QUIET]) == 0
-        assert main(["evaluate", "--out", out, "--bootstrap", "50", *QUIET]) == 0
-        dirs.append(out)
-    return dirs
 
 
 def fingerprints(dirs) -> dict:

@@ -27,7 +27,8 @@ CORE = (
 )
 SHELL = ("cxrpipe.storage", "cxrpipe.history", "cxrpipe.s3client", "cxrpipe.upload", "cxrpipe.dataset", "cxrpipe.verify",
          "cxrpipe.preprocessing.task", "cxrpipe.shards.writer", "cxrpipe.spark", "cxrpipe.cli", "cxrpipe.emr", "cxrpipe.train.data",
-         "cxrpipe.train.loop", "cxrpipe.train.evaluate", "cxrpipe.report.build")
+         "cxrpipe.train.loop", "cxrpipe.train.evaluate", "cxrpipe.train.ensemble", "cxrpipe.report.build",
+         "cxrpipe.report.modelbuild")
 THIRD_PARTY_HOMES = {
     "pyspark": ("cxrpipe.spark",), "py4j": ("cxrpipe.spark",),
     "tensorflow": ("cxrpipe.train",), "keras": ("cxrpipe.train",), "tensorboard": ("cxrpipe.train",),

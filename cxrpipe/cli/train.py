@@ -192,11 +192,13 @@ def evaluate(args) -> int:
         threshold_split=args.threshold_split or None, target_recall=args.target_recall,
         batch_size=args.batch_size, verbose=PROGRESS[args.progress], bootstrap=args.bootstrap,
         seed=args.seed, calibration_bins=args.calibration_bins)
+    from ..report import modelbuild
+
+    if args.report:
+        modelbuild.check_report_dir(args.report)
     report, models = _evaluate_ensemble(s, args.models) if args.models else _evaluate_one(s)
     if args.report:
-        from ..report.modelbuild import write_model_report
-
-        print(f"report: {write_model_report(args.report, report, models, s.storage)}")
+        print(f"report: {modelbuild.write_model_report(args.report, report, models, s.storage)}")
     return 0
 
 

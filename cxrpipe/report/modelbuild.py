@@ -42,9 +42,7 @@ def write_model_report(out_dir, evaluation: dict, models: list[Path], config: st
     Raises:
         UserError: ``out_dir`` is a file, or a model directory cannot be read.
     """
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--report {out} is a file: name a folder for the report")
+    out = check_report_dir(out_dir)
     report = ModelReport(evaluation, tuple(model_info(Path(m), config) for m in models), code_version(),
                          datetime.now(timezone.utc).isoformat(timespec="seconds"))
     out.mkdir(parents=True, exist_ok=True)
@@ -53,6 +51,18 @@ def write_model_report(out_dir, evaluation: dict, models: list[Path], config: st
     tmp.write_text(render_model_page(report), encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def check_report_dir(out_dir) -> Path:
+    """``out_dir`` as a Path, if it can hold the page (checked before minutes of scoring).
+
+    Raises:
+        UserError: it is a file.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--report {out} is a file: name a folder for the report")
+    return out
 
 
 def model_info(model_dir: Path, config: storage.StorageConfig) -> ModelInfo:

@@ -159,3 +159,13 @@ def test_the_ensemble_page_shows_the_ensemble_and_each_member(members, shards, t
         assert chart["lines"] == 1 + len(members)  # the soft vote and each member
     assert {c["data-model"] for c in page.charts if "data-model" in c} == set(members)
     assert [c["data-history"] for c in page.charts if "data-history" in c].count("classifier:loss") == len(members)
+
+
+def test_a_report_path_that_is_a_file_is_refused_before_scoring(trained, tmp_path, capsys):
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    assert main(["evaluate", "--out", trained.out, "--report", str(taken), *QUIET]) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and f"--report {taken} is a file" in err
+    assert captured.out == ""  # refused before scoring: no metrics table printed

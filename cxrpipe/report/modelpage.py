@@ -292,8 +292,10 @@ def _history_chart(stage: str, columns: dict) -> str:
         series = [(key, list(zip(epochs, columns[key])), COLORS[i])
                   for i, key in enumerate((metric, f"val_{metric}")) if key in columns]
         if series:
-            charts.append(f'<div class="chart" data-history="{escape(stage)}:{metric}"><h3>{escape(stage)}</h3>'
-                          + svg.line_chart(series, f"{stage} {metric}", "epoch", metric) + "</div>")
+            charts.append(f'<div class="chart" data-history="{escape(stage)}:{metric}">'
+                          f"<h3>{escape(stage)} · {metric}</h3>"
+                          + svg.line_chart(series, f"{stage} {metric}", "epoch (Keras counts from 0)", metric)
+                          + "</div>")
     return "".join(charts)
 
 

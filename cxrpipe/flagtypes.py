@@ -96,12 +96,20 @@ def _split_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def _model_dirs(text: str) -> tuple[str, ...]:
+    dirs = tuple(d for d in _names(text) if d)
+    if len(dirs) < 2:
+        raise ValueError(f"expected two or more model directories separated by commas, got {text!r}")
+    return dirs
+
+
 # --classes is parsed here, one way; it is resolved against the class list where that is
 # known (labels.resolve_classes), which gives the "did you mean" hints.
 CLASS_LIST = checked(_names, "class list")
 SPLIT_NAMES = checked(_split_names, "split list")
 FRACTIONS = checked(splits.parse_fractions, "fractions")
 FLIPS = checked(parse_flips, "flips")
+MODEL_DIRS = checked(_model_dirs, "model list")
 
 # Numeric flags shared by the commands that take them.
 SEED = int_range(0, 2**32 - 1)

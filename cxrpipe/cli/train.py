@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import storage
 from ..errors import UserError
-from ..flagtypes import BINS, COUNT, DROPOUT, POSITIVE, RECALL, RESAMPLES, VERSION
+from ..flagtypes import BINS, COUNT, DROPOUT, MODEL_DIRS, POSITIVE, RECALL, RESAMPLES, VERSION
 from ..train.settings import BACKBONES, DISTRIBUTE, EvalSettings, Settings
 from .options import add_classes, add_seed, add_version, group, storage_config
 
@@ -93,8 +93,19 @@ def _register_evaluate(subparsers, parents) -> None:
                     "CheXpert's 5 competition findings, recall/precision at 0.5 and sensitivity/"
                     "specificity/precision at a threshold chosen on the validation split for "
                     "--target-recall, calibration (ECE and reliability curve), confusion counts; "
-                    "writes OUT/metrics.json.")
-    p.add_argument("--out", required=True, metavar="DIR", help="the folder `cxrpipe train` wrote")
+                    "writes OUT/metrics.json. With --models, scores an ensemble (soft and hard "
+                    "voting) and writes OUT/ensemble.json; --report adds an HTML page.")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="the folder `cxrpipe train` wrote (with --models: the ensemble's own folder)")
+    p.add_argument("--models", type=MODEL_DIRS, default=None, metavar="DIR,DIR,...",
+                   help="score these trained model directories as one ensemble: soft voting (mean "
+                        "probability) and hard voting (majority at each member's tuned threshold), "
+                        "each member's AUC beside the ensemble's; writes OUT/ensemble.json, no "
+                        "member's files")
+    p.add_argument("--report", default=None, metavar="DIR",
+                   help="also write a self-contained HTML page of the evaluation to DIR/index.html: "
+                        "ROC curves, AUC table, thresholds, confusion counts, training curves, "
+                        "reliability curves, model card")
     p.add_argument("--dataset", default=None, metavar="URI",
                    help="shard dataset to score (default: the one the classifier trained on)")
     p.add_argument("--version", type=VERSION, default=None, metavar="N",
@@ -175,14 +186,38 @@ def _last(history: dict, key: str) -> str:
 
 
 def evaluate(args) -> int:
-    module = _trainer("evaluate")
-    metrics = _trainer("metrics")
-    report = module.evaluate(EvalSettings(
+    s = EvalSettings(
         out=Path(args.out), dataset=args.dataset, storage=storage_config(args), version=args.version,
         split=args.split,
         threshold_split=args.threshold_split or None, target_recall=args.target_recall,
         batch_size=args.batch_size, verbose=PROGRESS[args.progress], bootstrap=args.bootstrap,
-        seed=args.seed, calibration_bins=args.calibration_bins))
-    print(metrics.format_report(report))
-    print(f"\nmetrics: {Path(args.out) / module.METRICS_FILE}")
+        seed=args.seed, calibration_bins=args.calibration_bins)
+    from ..report import modelbuild
+
+    if args.report:
+        modelbuild.check_report_dir(args.report)
+    report, models = _evaluate_ensemble(s, args.models) if args.models else _evaluate_one(s)
+    if args.report:
+        print(f"report: {modelbuild.write_model_report(args.report, report, models, s.storage)}")
     return 0
+
+
+def _evaluate_one(s: EvalSettings) -> tuple[dict, list[Path]]:
+    module = _trainer("evaluate")
+    metrics = _trainer("metrics")
+    report = module.evaluate(s)
+    print(metrics.format_report(report))
+    print(f"\nmetrics: {s.out / module.METRICS_FILE}")
+    return report, [s.out]
+
+
+def _evaluate_ensemble(s: EvalSettings, dirs: tuple[str, ...]) -> tuple[dict, list[Path]]:
+    module = _trainer("ensemble")
+    voting = _trainer("voting")
+    metrics = _trainer("metrics")
+    members = [Path(d) for d in dirs]
+    report = module.evaluate_ensemble(s, tuple(members))
+    print(metrics.format_report(report["soft"]))
+    print("\nensemble (soft vote above) and its members\n" + voting.format_ensemble(report))
+    print(f"\nmetrics: {s.out / module.ENSEMBLE_FILE}")
+    return report, members

@@ -207,3 +207,64 @@ def mini_histograms(series, title: str, width: int = 184, height: int = 52) -> s
     body = [_area(share, 0, 2, width, height - 4, top, color) for (_, _, color), share in zip(series, shares)]
     body.append(_el("line", x1=0, x2=width, y1=height - 1, y2=height - 1, stroke=MUTED))
     return _svg(width, height, title, "".join(body))
+
+
+def line_chart(series, title: str, x_label: str, y_label: str, x_range=None, y_range=None,
+               diagonal: bool = False, width: int = 300, height: int = 270) -> str:
+    """Lines through (x, y) points on linear axes, with a legend; optionally the y = x line.
+
+    Args:
+        series: (name, [(x, y), ...], colour) per line; a line of one point is drawn as a dot.
+        title: the chart's accessible title.
+        x_label, y_label: the axes' names.
+        x_range, y_range: (low, high) of each axis (default: the data's, from 0 for y).
+        diagonal: draw the dashed y = x line (chance for ROC, perfect calibration).
+    """
+    points = [p for _, line, _ in series for p in line]
+    x0, x1 = x_range or _span([p[0] for p in points])
+    y0, y1 = y_range or _span([0.0] + [p[1] for p in points])
+    legend_rows = len(series)
+    box = (60, 14 + 16 * legend_rows, width - 72, height - 58 - 16 * legend_rows)  # x, y, w, h
+
+    def at(x, y):
+        return (box[0] + (x - x0) / (x1 - x0) * box[2], box[1] + box[3] - (y - y0) / (y1 - y0) * box[3])
+
+    body = [_el("rect", x=box[0], y=f"{box[1]:.1f}", width=box[2], height=f"{box[3]:.1f}", fill="none", stroke=GRID)]
+    body += _axis_ticks(at, x0, x1, y0, y1, box)
+    if diagonal:
+        (ax, ay), (bx, by) = at(x0, x0), at(x1, x1)
+        body.append(_el("line", x1=f"{ax:.1f}", y1=f"{ay:.1f}", x2=f"{bx:.1f}", y2=f"{by:.1f}",
+                        stroke=MUTED, stroke_dasharray="4 4"))
+    for i, (name, line, color) in enumerate(series):
+        body.append(_line(name, [at(x, y) for x, y in line], color))
+        body.append(_el("rect", x=box[0], y=4 + 16 * i, width=12, height=3, fill=color))
+        body.append(_text(box[0] + 17, 10 + 16 * i, name, fill=INK))
+    body.append(_text(box[0] + box[2] / 2, height - 8, x_label, fill=MUTED, text_anchor="middle"))
+    body.append(_text(12, box[1] + box[3] / 2, y_label, fill=MUTED, text_anchor="middle",
+                      transform=f"rotate(-90 12 {box[1] + box[3] / 2:.1f})"))
+    return _svg(width, height, title, "".join(body))
+
+
+def _span(values) -> tuple[float, float]:
+    low, high = min(values, default=0.0), max(values, default=1.0)
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _axis_ticks(at, x0, x1, y0, y1, box) -> list[str]:
+    marks = []
+    for i in range(5):
+        x, y = x0 + (x1 - x0) * i / 4, y0 + (y1 - y0) * i / 4
+        px, _ = at(x, y0)
+        _, py = at(x0, y)
+        marks.append(_text(px, box[1] + box[3] + 14, f"{x:.3g}", fill=MUTED, text_anchor="middle"))
+        marks.append(_text(box[0] - 5, py + 4, f"{y:.3g}", fill=MUTED, text_anchor="end"))
+    return marks
+
+
+def _line(name: str, pixels, color: str) -> str:
+    tip = _el("title", escape(name))
+    if len(pixels) == 1:
+        return _el("circle", tip, cx=f"{pixels[0][0]:.1f}", cy=f"{pixels[0][1]:.1f}", r=3, fill=color)
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in pixels)
+    return _el("polyline", tip, points=path, fill="none", stroke=color, stroke_width="1.8",
+               stroke_linejoin="round")

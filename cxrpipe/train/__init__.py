@@ -5,7 +5,7 @@ autoencoder per class, then the classifier (a backbone's pooled features togethe
 autoencoders' reconstruction errors, into a sigmoid head), and evaluates it per class.
 
 Modules: ``sources`` (what to read, from the manifest; no TensorFlow), ``data`` (tf.data),
-``models``, ``losses``, ``loop`` (the training stages), ``evaluate``, ``metrics`` (pure numpy)
-and ``settings`` (what each stage takes; no TensorFlow, so `cxrpipe.cli.train` reads its
+``models``, ``losses``, ``loop`` (the training stages), ``evaluate``, ``metrics`` (pure numpy),
+``ensemble`` and ``voting`` (ensembles; voting is pure numpy) and ``settings`` (what each stage takes; no TensorFlow, so `cxrpipe.cli.train` reads its
 defaults for ``--help``). Importing this package imports nothing heavy.
 """

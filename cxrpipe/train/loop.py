@@ -9,6 +9,8 @@ What a run leaves in its output folder OUT (local):
     OUT/checkpoints/{stage}/         weights, optimizer state and epoch after every epoch
     OUT/checkpoints/{stage}.json     the settings those checkpoints belong to
     OUT/logs/{stage}/                TensorBoard (`tensorboard --logdir OUT/logs`)
+    OUT/logs/{stage}.csv             one row per epoch: loss and metrics, training and validation
+                                     (read by `cxrpipe evaluate --report` without TensorFlow)
 
 A stage run again with the same OUT resumes after its last finished epoch; ``--epochs`` is
 the total, so a finished stage re-run with a larger ``--epochs`` trains only the new epochs.
@@ -186,8 +188,14 @@ def _fit(s: Settings, stage: str, fingerprint: dict, build, loss, metrics, train
     with precision(s.mixed_precision), strategy.scope():
         model = build()
         model.compile(optimizer=keras.optimizers.Adam(s.learning_rate), loss=loss, metrics=metrics)
+    logs = Path(s.out) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if s.restart:
+        (logs / f"{stage}.csv").unlink(missing_ok=True)
+    # append: a resumed run adds its epochs to the rows of the run it continues
     callbacks = [keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
-                 *_tensorboard(Path(s.out) / "logs" / stage)]
+                 keras.callbacks.CSVLogger(str(logs / f"{stage}.csv"), append=True),
+                 *_tensorboard(logs / stage)]
     history = model.fit(train, epochs=s.epochs, steps_per_epoch=steps, validation_data=val,
                         callbacks=callbacks, verbose=s.verbose, shuffle=False)
     return model, history

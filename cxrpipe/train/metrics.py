@@ -25,6 +25,8 @@ MEAN_SETS = {
     "nih14": tuple(c for c in NIH_CLASSES if c != NO_FINDING),
     "chexpert5": tuple(c for c in CHEXPERT_CLASSES if c in _COMPETITION),
 }
+# Corners kept of each ROC curve in the report: a smooth drawing, a few kB per class.
+ROC_POINTS = 201
 _MEAN_TITLES = {"nih14": "NIH's 14 findings, No Finding left out",
                 "chexpert5": "CheXpert's 5 competition findings"}
 
@@ -55,6 +57,31 @@ def average_ranks(values) -> np.ndarray:
     ranks = np.empty(len(values))
     ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
     return ranks
+
+
+def roc_curve(labels, scores, max_points: int = ROC_POINTS) -> list[list[float]] | None:
+    """The ROC curve's corners, [false positive rate, true positive rate], from (0, 0) to (1, 1).
+
+    One corner per distinct score, highest first (a case is positive at score >= threshold),
+    so the trapezoids under the full curve sum to ``roc_auc`` exactly (ties make the diagonal
+    steps that count half). Longer curves keep ``max_points`` corners evenly spaced along
+    them, the two ends always: enough to draw, small enough for metrics.json.
+
+    Returns:
+        The corners, or None when the class has no positive or no negative case.
+    """
+    labels, scores = _known(labels, scores)
+    positives = labels == 1
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(-scores, kind="mergesort")
+    ranked, hits = scores[order], positives[order]
+    last_of_tie = np.r_[ranked[1:] != ranked[:-1], True]  # a threshold takes a whole tie
+    tpr = np.r_[0, np.cumsum(hits)[last_of_tie]] / n_pos
+    fpr = np.r_[0, np.cumsum(~hits)[last_of_tie]] / n_neg
+    keep = np.unique(np.linspace(0, len(tpr) - 1, min(len(tpr), max_points)).round().astype(int))
+    return [[float(f), float(t)] for f, t in zip(fpr[keep], tpr[keep])]
 
 
 def threshold_for_recall(labels, scores, target: float) -> float | None:
@@ -122,7 +149,7 @@ def class_report(test: tuple, tuning: tuple | None, target_recall: float, bins: 
     tuned = threshold_for_recall(*tuning, target_recall) if tuning is not None else None
     curve = calibration.reliability(labels, scores, bins)
     return {
-        "auc": roc_auc(labels, scores), "auc_ci": None,
+        "auc": roc_auc(labels, scores), "auc_ci": None, "roc": roc_curve(labels, scores),
         "positives": int((known == 1).sum()), "negatives": int((known == 0).sum()),
         "at_0.5": confusion(labels, scores, 0.5),
         "at_target_recall": confusion(labels, scores, tuned) if tuned is not None else None,

@@ -59,6 +59,21 @@ def trained(shards, tmp_path_factory) -> Trained:
     return Trained(out, MODEL_SIZE)
 
 
+@pytest.fixture(scope="session")
+def members(trained, shards, tmp_path_factory) -> list[str]:
+    """Three small classifiers for the ensemble tests: ``trained`` and two more with seeds 1 and 2,
+    each evaluated (so each card holds tuned thresholds)."""
+    dirs = [trained.out]
+    for seed in (1, 2):
+        out = str(tmp_path_factory.mktemp(f"member-{seed}"))
+        assert main(["train", "classifier", "--dataset", shards.root, "--out", out, "--backbone", "small",
+                     "--no-autoencoders", "--image-size", str(MODEL_SIZE), "--epochs", "2", "--seed", str(seed),
+                     "--steps-per-epoch", "4", "--batch-size", "16", "--progress", "none"]) == 0
+        assert main(["evaluate", "--out", out, "--bootstrap", "50", "--progress", "none"]) == 0
+        dirs.append(out)
+    return dirs
+
+
 @pytest.fixture(autouse=True)
 def _float32_policy():
     """Each test starts and ends with Keras' float32 policy (mixed precision is global)."""

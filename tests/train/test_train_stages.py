@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -21,6 +22,12 @@ def quick(shards, out: Path, **overrides) -> loop.Settings:
     values = dict(dataset=shards.root, out=out, image_size=64, batch_size=8, epochs=1,
                   steps_per_epoch=2, backbone="small", autoencoders=False, verbose=0)
     return loop.Settings(**{**values, **overrides})
+
+
+def logged_epochs(out: Path, stage: str = "classifier") -> list[int]:
+    """The epochs OUT/logs/{stage}.csv holds a row of, in file order."""
+    with (Path(out) / "logs" / f"{stage}.csv").open(newline="") as f:
+        return [int(row["epoch"]) for row in csv.DictReader(f)]
 
 
 def test_learning_on_planted_findings(shards, tmp_path, capsys):
@@ -59,6 +66,7 @@ def test_resume_continues_where_it_stopped(shards, tmp_path):
     assert first.model.loss.positive_weights == [weights[c] for c in shards.classes]
     resumed = loop.train_classifier(quick(shards, tmp_path, epochs=3))
     assert resumed.epochs == [1, 2]  # epoch 0 was not trained again
+    assert logged_epochs(tmp_path) == [0, 1, 2]  # the CSV log goes on where the first run stopped
     # the optimizer's state came back too: 2 steps from the first run, 4 from this one
     assert int(resumed.model.optimizer.iterations.numpy()) == 6
     done = loop.train_classifier(quick(shards, tmp_path, epochs=3))
@@ -67,6 +75,7 @@ def test_resume_continues_where_it_stopped(shards, tmp_path):
         loop.train_classifier(quick(shards, tmp_path, epochs=4, learning_rate=0.01))
     again = loop.train_classifier(quick(shards, tmp_path, epochs=1, learning_rate=0.01, restart=True))
     assert again.epochs == [0]
+    assert logged_epochs(tmp_path) == [0]  # --restart starts the log again too
 
 
 def test_mirrored_strategy_and_mixed_precision_train(shards, tmp_path):

@@ -23,11 +23,12 @@ CORE = (
     "errors", "labels", "layout", "manifest", "params", "preprocessing.plan", "splits", "features", "tfrecord",
     "shards.plan", "shards.pieces", "summary", "tables", "imageops", "decode", "dicom", "gray8", "phases", "index", "synth",
     "versions", "report.sampling", "report.svg", "report.page", "report.sections", "report.model", "report.pixels",
-    "train.sources", "train.metrics",
+    "train.sources", "train.metrics", "train.voting", "report.modelpage",
 )
 SHELL = ("cxrpipe.storage", "cxrpipe.history", "cxrpipe.s3client", "cxrpipe.upload", "cxrpipe.dataset", "cxrpipe.verify",
          "cxrpipe.preprocessing.task", "cxrpipe.shards.writer", "cxrpipe.spark", "cxrpipe.cli", "cxrpipe.emr", "cxrpipe.train.data",
-         "cxrpipe.train.loop", "cxrpipe.train.evaluate", "cxrpipe.report.build")
+         "cxrpipe.train.loop", "cxrpipe.train.evaluate", "cxrpipe.train.ensemble", "cxrpipe.report.build",
+         "cxrpipe.report.modelbuild")
 THIRD_PARTY_HOMES = {
     "pyspark": ("cxrpipe.spark",), "py4j": ("cxrpipe.spark",),
     "tensorflow": ("cxrpipe.train",), "keras": ("cxrpipe.train",), "tensorboard": ("cxrpipe.train",),

@@ -71,7 +71,7 @@ def test_help_imports_no_heavy_module():
 
 # A value each kind of checked flag refuses (class lists are checked by the resolver, later).
 BAD = {"int": "nan", "float": "nan", "split list": "training", "fractions": "0.5,0.5,0.5",
-       "flips": "diagonal", "kms_key_arn": "!", "account_id": "!", "region_name": "!", "application_id": "!"}
+       "flips": "diagonal", "model list": "one-dir", "kms_key_arn": "!", "account_id": "!", "region_name": "!", "application_id": "!"}
 
 
 def typed_flags():

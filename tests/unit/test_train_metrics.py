@@ -182,3 +182,28 @@ def test_mean_auc_over_the_published_sets():
     # a class the model has but whose AUC is undefined on this split also withholds the mean
     undefined = metrics.mean_auc_sets(chexpert | {"Edema": None})["chexpert5"]
     assert undefined == {"mean_auc": None, "missing": [], "undefined": ["Edema"]}
+
+
+def test_roc_corners_by_hand_and_their_area_is_the_auc():
+    # scores 0.9+ 0.8- 0.7+ 0.3- 0.2+: each distinct score lowers the threshold by one case
+    assert metrics.roc_curve([1, 0, 1, 0, 1], [0.9, 0.8, 0.7, 0.3, 0.2]) == [
+        [0, 0], [0, 1 / 3], [0.5, 1 / 3], [0.5, 2 / 3], [1, 2 / 3], [1, 1]]
+    rng = np.random.default_rng(3)
+    labels = np.where(rng.random(400) < 0.05, -1, rng.integers(0, 2, 400))
+    scores = rng.integers(0, 30, 400) / 29 + 0.2 * (labels == 1)  # ties: diagonal steps count half
+    corners = np.array(metrics.roc_curve(labels, scores, max_points=10_000))
+    area = float(np.sum(np.diff(corners[:, 0]) * (corners[1:, 1] + corners[:-1, 1]) / 2))
+    assert area == pytest.approx(pairwise_auc(labels[labels >= 0], scores[labels >= 0]), abs=1e-12)
+    assert metrics.roc_curve([1, 1], [0.2, 0.3]) is None
+
+
+def test_long_roc_curves_keep_their_ends_and_at_most_max_points():
+    rng = np.random.default_rng(5)
+    labels, scores = rng.integers(0, 2, 5000), rng.random(5000)
+    thinned = metrics.roc_curve(labels, scores, max_points=50)
+    full = metrics.roc_curve(labels, scores, max_points=10**9)
+    assert len(full) == 5001 and len(thinned) == 50
+    assert thinned[0] == [0, 0] and thinned[-1] == [1, 1]
+    assert all(p in full for p in thinned)  # corners of the curve, none made up
+    report = metrics.class_report((labels, scores), None, 0.9, 10)
+    assert len(report["roc"]) == metrics.ROC_POINTS

@@ -291,13 +291,14 @@ def _utf8(text: str) -> bytes:
 # --- Example decoding -------------------------------------------------------------------
 
 
-def decode_example(data: bytes) -> dict[str, FeatureValues]:
+def decode_example(data: bytes, keys: frozenset[str] | None = None) -> dict[str, FeatureValues]:
     """Parse a serialized ``tf.train.Example`` without TensorFlow.
 
     Accepts packed and unpacked repeated int64/float fields and skips unknown fields.
 
     Args:
         data: the serialized Example (one TFRecord record).
+        keys: decode only these features (the others are skipped, not parsed); None: all.
 
     Returns:
         key -> FeatureValues: a list of bytes, ints or floats carrying its ``kind``.
@@ -310,19 +311,22 @@ def decode_example(data: bytes) -> dict[str, FeatureValues]:
         if number == 1 and wire == _WIRE_LEN:
             for entry_number, entry_wire, entry in _fields(value):
                 if entry_number == 1 and entry_wire == _WIRE_LEN:
-                    key, feature = _decode_map_entry(entry)
-                    features[key] = feature
+                    key, feature = _decode_map_entry(entry, keys)
+                    if feature is not None:
+                        features[key] = feature
     return features
 
 
-def _decode_map_entry(buf: memoryview) -> tuple[str, FeatureValues]:
-    key, feature = "", FeatureValues()
+def _decode_map_entry(buf: memoryview, keys: frozenset[str] | None = None) -> tuple[str, FeatureValues | None]:
+    key, found = "", None
     for number, wire, value in _fields(buf):
         if number == 1 and wire == _WIRE_LEN:
             key = bytes(value).decode("utf-8")  # a UnicodeDecodeError is a ValueError
         elif number == 2 and wire == _WIRE_LEN:
-            feature = _decode_feature(value)
-    return key, feature
+            found = value
+    if keys is not None and key not in keys:
+        return key, None
+    return key, FeatureValues() if found is None else _decode_feature(found)
 
 
 def _decode_feature(buf: memoryview) -> FeatureValues:

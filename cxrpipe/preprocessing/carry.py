@@ -47,13 +47,19 @@ def carry_shard(number: int, shard_uri: str, dropped: frozenset[str],
     ``number``, with their planning metadata (as a framing task returns them)."""
     builder, records = PieceBuilder(), []
     for payload in iter_records(storage.read_bytes(shard_uri, ctx.storage)):
-        record = shard_record(decode_example(payload))
+        record = shard_record(decode_example(payload, RECORD_KEYS))
         if record.version.image_id in dropped:
             continue
         records.append(record)
         key = order_key(record.version, ctx.options.seed)
         builder.add((record.version.split, record.partition), key, record.version.augmentation, frame(payload))
     return record_metadata(records), write_pieces(builder, piece_uri(ctx.output_root, number), ctx.storage)
+
+
+# What ``shard_record`` reads of an Example (the class texts and the rest are not parsed).
+RECORD_KEYS = frozenset({features.ID, features.AUGMENTATION, features.SPLIT, features.PATIENT_ID,
+                         features.CLASS_MULTI_HOT, features.CLASS_UNCERTAIN, features.VIEW, features.ENCODED,
+                         features.PARTITION, features.PRIMARY})
 
 
 def shard_record(example: dict) -> ShardRecord:

@@ -184,6 +184,15 @@ def test_decode_example_reads_tf_built_examples():
             assert decoded[key].kind == kind, key
 
 
+def test_decode_example_can_decode_only_some_keys():
+    data = _tf_example(MIXED).SerializeToString()
+    everything = decode_example(data)
+    wanted = frozenset(list(MIXED)[::2]) | {"not in the example"}
+    some = decode_example(data, wanted)
+    assert set(some) == wanted & set(MIXED) and all(some[k] == everything[k] for k in some)
+    assert all(some[k].kind == everything[k].kind for k in some)
+
+
 def test_decode_example_accepts_unpacked_repeated_fields():
     def field(number, payload):
         return bytes([number << 3 | 2, len(payload)]) + payload

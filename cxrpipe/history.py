@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from . import layout, manifest, storage, tables, versions
 from .dataset import BadManifest, NoDataset, open_dataset
@@ -29,6 +30,18 @@ def version_numbers(root: str, config: storage.StorageConfig) -> list[int]:
         except ValueError:
             log.warning("%s/%s is not a version file; ignored", layout.MANIFESTS, key)
     return sorted(numbers)
+
+
+def version_dates(root: str, config: storage.StorageConfig) -> dict[int, datetime]:
+    """Version number -> when its version file was written (its commit), from the store's own
+    record: manifests hold no timestamps, so that reruns write the same bytes."""
+    dates = {}
+    for key, when in storage.list_modified(storage.join(root, layout.MANIFESTS), config).items():
+        try:
+            dates[layout.parse_manifest_version(f"{layout.MANIFESTS}/{key}")] = when
+        except ValueError:
+            continue
+    return dates
 
 
 def current_manifest(root: str, config: storage.StorageConfig) -> Manifest | None:

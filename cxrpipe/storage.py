@@ -17,6 +17,7 @@ import threading
 from urllib.parse import urlsplit
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import UnreadableObject, UserError
@@ -183,6 +184,10 @@ class _Local:
         yield from ((key, local_tag(path.stat())) for key, path in _Local.walk(uri))
 
     @staticmethod
+    def iter_modified(uri: str, config: StorageConfig):
+        yield from ((key, datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)) for key, path in _Local.walk(uri))
+
+    @staticmethod
     def walk(uri: str):
         root = local_path(uri)
         if not root.is_dir():
@@ -286,12 +291,21 @@ class _S3:
 
     @staticmethod
     def iter_tagged(uri: str, config: StorageConfig):
+        yield from ((key, etag(obj["ETag"])) for key, obj in _S3.listing(uri, config))
+
+    @staticmethod
+    def iter_modified(uri: str, config: StorageConfig):
+        yield from ((key, obj["LastModified"]) for key, obj in _S3.listing(uri, config))
+
+    @staticmethod
+    def listing(uri: str, config: StorageConfig):
+        """(key relative to ``uri``, the listing's entry) of every object under it."""
         bucket, prefix = split_s3(uri)
         prefix = prefix.rstrip("/") + "/" if prefix else ""
         paginator = s3_client(config).get_paginator("list_objects_v2")
         try:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-                yield from ((obj["Key"][len(prefix):], etag(obj["ETag"])) for obj in page.get("Contents", []))
+                yield from ((obj["Key"][len(prefix):], obj) for obj in page.get("Contents", []))
         except aws_errors() as exc:
             raise storage_error("listing", uri, exc) from None
 
@@ -367,6 +381,11 @@ def read_tagged(uri: str, config: StorageConfig) -> tuple[bytes, str]:
 def list_tags(uri: str, config: StorageConfig) -> dict[str, str]:
     """Every object under ``uri`` (relative to it) -> its tag, as ``read_tagged`` gives it."""
     return dict(_backend(uri).iter_tagged(uri, config))
+
+
+def list_modified(uri: str, config: StorageConfig) -> dict[str, datetime]:
+    """Every object under ``uri`` (relative to it) -> when it was last written, in UTC."""
+    return dict(_backend(uri).iter_modified(uri, config))
 
 
 def read_range(uri: str, start: int, end: int, config: StorageConfig) -> bytes:

@@ -40,7 +40,9 @@ def versions(args) -> int:
             open_dataset(args.uri, config)
         print(f"{args.uri}: no versions (a dataset committed before versions: version 1)")
         return 0
-    print(f"{'version':>8}  {'kind':<10} {'inputs':>9} {'images':>9} {'rejects':>8} {'added':>8} {'removed':>8}  made by")
+    dates = history.version_dates(args.uri, config)
+    print(f"{'version':>8}  {'committed (UTC)':<16}  {'kind':<10} {'inputs':>9} {'images':>9} {'rejects':>8} "
+          f"{'added':>8} {'removed':>8}  made by")
     previous = None
     for number in numbers:
         built = history.read_version(args.uri, config, number)
@@ -50,7 +52,8 @@ def versions(args) -> int:
             totals = core.diff_images(previous, images).totals
             added, removed = totals.get("added", 0), totals.get("removed", 0)
         mark = " *" if current is not None and current.version == number else "  "
-        print(f"{number:>8}{mark} {built.kind:<10} {built.inputs:>9,} {sum(built.images.values()):>9,} "
+        when = dates[number].strftime("%Y-%m-%d %H:%M") if number in dates else "-"
+        print(f"{number:>8}{mark} {when:<16}  {built.kind:<10} {built.inputs:>9,} {sum(built.images.values()):>9,} "
               f"{built.rejects['total']:>8,} {added:>8} {removed:>8}  {_made_by(built)}")
         previous = images
     print("* the current version")

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import re
+import time
 
 import pytest
 
@@ -280,3 +281,9 @@ def test_s3_sources_are_matched_by_etag_including_multipart_uploads(s3, s3_endpo
     assert row_set({k: v for k, v in updated.items() if k.startswith("index/v000002/")}) == row_set(full)
     tags = {r["image_id"]: r["source_etag"] for r in tables.from_parquet(full["index/part-00000.parquet"])}
     assert tags[big] == etag.strip('"')
+    capsys.readouterr()
+    assert main(["versions", f"s3://{bucket}/out", *common]) == 0
+    listed = capsys.readouterr().out
+    today = time.strftime("%Y-%m-%d", time.gmtime())   # the version files' LastModified
+    assert re.search(rf"^\s+1\s+{today} \d\d:\d\d\s+run\s", listed, re.M), listed
+    assert re.search(rf"^\s+2 \*\s+{today} \d\d:\d\d\s+run\s.*--update of 1: 4 processed, 8 carried$", listed, re.M)

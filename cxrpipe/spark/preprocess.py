@@ -183,15 +183,11 @@ def run_preprocess(spark, job: PreprocessJob, plan: Plan, before_commit=_nothing
     Raises:
         JobFailed: too many rejects, or ``before_commit`` refused; no manifest is written.
     """
-    from .update import carry_index
-
     started = time.monotonic()
     commit = history.start_commit(job.output_uri, job.storage, job.parameters())
     ctx = job_context(job, plan, commit.version)
     with phase("preprocess", "spark"):
-        results = _run_tasks(spark, plan, ctx)
-        if carried is not None:
-            results += carry_index(spark, carried, ctx, len(plan.tasks))
+        results = _run_tasks(spark, plan, ctx, carried)
     with phase("manifest"):
         built = preprocess_manifest(job, plan, results, carried)
     check_rejects(built, job.max_reject_fraction)
@@ -208,13 +204,30 @@ def job_context(job: PreprocessJob, plan: Plan, version: int) -> JobContext:
                       job.augment_splits, version)
 
 
-def _run_tasks(spark, plan: Plan, ctx: JobContext) -> list[TaskResult]:
-    tasks = list(enumerate(plan.tasks))
+def _run_tasks(spark, plan: Plan, ctx: JobContext, carried=None) -> list[TaskResult]:
+    """The plan's tasks, and an update's carrying tasks with them (one Spark job)."""
+    from .update import carry_work, run_carry, shared_dropped
+
+    work = [("process", i, task) for i, task in enumerate(plan.tasks)]
+    dropped = None
+    if carried is not None:
+        work += carry_work(carried, len(plan.tasks), records=False)
+        dropped = shared_dropped(spark, carried)
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, f"preprocess {plan.processed} images", interruptOnCancel=True)
-    rdd = sc.parallelize(tasks, len(tasks))
-    with job_failures("preprocess"), progress_reporter(sc, GROUP, plan.processed, "images"):
-        return rdd.map(lambda task: run_task(task[0], task[1], ctx)).collect()
+    rdd = sc.parallelize(work, len(work))
+
+    def one(w):
+        kind, number, source = w
+        return run_task(number, source, ctx) if kind == "process" else run_carry(w, dropped.value, ctx, None)
+
+    with job_failures("preprocess"), progress_reporter(sc, GROUP, *progress_units(plan, work, carried)):
+        return rdd.map(one).collect()
+
+
+def progress_units(plan: Plan, work: list, carried) -> tuple[int, str]:
+    """Images for a full job; an update's tasks are not all images (the carrying ones copy)."""
+    return (len(work), "tasks") if carried is not None else (plan.processed, "images")
 
 
 def preprocess_manifest(job: PreprocessJob, plan: Plan, results: list[TaskResult],

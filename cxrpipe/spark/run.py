@@ -18,9 +18,9 @@ from ..shards.pieces import PieceBuilder
 from ..shards.writer import ShardContext, frame_version, piece_uri, write_pieces
 from ..shards.plan import ShardOptions, merge_metadata, record_metadata
 from ..preprocessing.task import JobContext, run_task
-from .preprocess import GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, job_context, \
-    preprocess_manifest
-from .update import carry_index, carry_records
+from .preprocess import (GROUP as PREPROCESS_GROUP, PreprocessJob, RunSummary, check_rejects, job_context,
+                         preprocess_manifest, progress_units)
+from .update import carry_work, run_carry, shared_dropped
 from .failures import job_failures
 from .progress import progress_reporter
 from .shards import pieces_folder, shard_counts, write_shards
@@ -32,6 +32,29 @@ def _task_outputs(task, ctx: JobContext, shard_ctx: ShardContext):
                       on_version=lambda v, jpeg: records.extend(frame_version(v, jpeg, shard_ctx, builder)))
     pieces = write_pieces(builder, piece_uri(shard_ctx.output_root, task[0]), shard_ctx.storage)
     return result, record_metadata(records), pieces
+
+
+def _outputs(work, ctx: JobContext, shard_ctx: ShardContext, dropped):
+    """One task of the job: (kind, what it returns); processing tasks give (TaskResult,
+    metadata, piece file), an update's carrying tasks what ``run_carry`` gives."""
+    kind, number, source = work
+    if kind == "process":
+        return kind, _task_outputs((number, source), ctx, shard_ctx)
+    return kind, run_carry(work, dropped.value, ctx, shard_ctx)
+
+
+def _gathered(outputs) -> tuple[list, list]:
+    """The tasks' (TaskResults, [(metadata, piece file)])."""
+    results, pieces = [], []
+    for kind, value in outputs:
+        if kind == "process":
+            results.append(value[0])
+            pieces.append(value[1:])
+        elif kind == "index":
+            results.append(value)
+        else:
+            pieces.append(value)
+    return results, pieces
 
 
 def shards_parameters(options: ShardOptions) -> dict:
@@ -59,17 +82,16 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
                              job.render.size, options, commit.version)
     sc = spark.sparkContext
     sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.processed} images", interruptOnCancel=True)
+    work = [("process", i, task) for i, task in enumerate(plan.tasks)]
+    if carried is not None:
+        work += carry_work(carried, len(plan.tasks), records=True)
+    dropped = shared_dropped(spark, carried) if carried is not None else None
     with pieces_folder(shard_ctx):
-        with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, plan.processed, "images"), \
+        with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, *progress_units(plan, work, carried)), \
                 phase("preprocess", "spark"):
-            outputs = sc.parallelize(list(enumerate(plan.tasks)), len(plan.tasks)).map(
-                lambda task: _task_outputs(task, ctx, shard_ctx)).collect()
-        results = [result for result, _, _ in outputs]
-        pieces = [(m, p) for _, m, p in outputs]
-        if carried is not None:
-            with phase("carry", "spark"):
-                results += carry_index(spark, carried, ctx, len(plan.tasks))
-                pieces += carry_records(spark, carried, shard_ctx, len(plan.tasks))
+            outputs = sc.parallelize(work, len(work)).map(
+                lambda w: _outputs(w, ctx, shard_ctx, dropped)).collect()
+        results, pieces = _gathered(outputs)
         with phase("manifest"):
             built = preprocess_manifest(job, plan, results, carried)
         check_rejects(built, job.max_reject_fraction)

@@ -25,11 +25,8 @@ from ..preprocessing.carry import carry_index_parts, carry_shard
 from ..preprocessing.plan import Plan
 from ..preprocessing.task import JobContext, TaskResult
 from ..shards.writer import ShardContext, part_pieces
-from .failures import job_failures
-from .progress import progress_reporter
 
 log = logging.getLogger(__name__)
-GROUP = "cxrpipe-update"
 READ_THREADS = 16
 PARTS_PER_CARRY = 32
 
@@ -99,40 +96,40 @@ def _index_parts(root: str, current: Manifest, config: storage.StorageConfig):
         yield from in_order(pool, (partial(read, uri) for uri in uris), ahead=READ_THREADS)
 
 
-def carry_index(spark, carried: Update, ctx: JobContext, first: int) -> list[TaskResult]:
-    """Copy the carried images' index rows into the new version, parts ``first`` on, a group
-    of the current parts into each (a part holds a task's few hundred rows: copying them one
-    task each would cost more in task overhead than in copying, and fragment the index)."""
-    parts = [storage.join(ctx.output_root, f["path"]) for f in carried.current.files_under(layout.INDEX)]
-    groups = [parts[i:i + PARTS_PER_CARRY] for i in range(0, len(parts), PARTS_PER_CARRY)]
-    dropped = _shared(spark, carried)
-    return _run(spark, groups, "index part groups",
-                lambda task: carry_index_parts(first + task[0], task[1], dropped.value, ctx))
+def carry_work(carried: Update, first: int, records: bool) -> list[tuple[str, int, object]]:
+    """The carrying tasks of an update, as (kind, number, source), to run beside the
+    processing tasks in one Spark job (numbers from ``first``, after theirs):
+
+    - ``index``: a group of current index parts, copied into one new part (a part holds a
+      task's few hundred rows: one task each would cost more in overhead than in copying);
+    - with ``records`` (`run`): ``shard``, a current shard re-keyed into a piece file, or,
+      when the current version has no shards, ``jpegs``, an index part's carried JPEGs framed.
+    """
+    current = carried.current
+    parts = [f["path"] for f in current.files_under(layout.INDEX)]
+    work: list[tuple[str, int, object]] = []
+    if records:
+        shards = sorted(current.files_under(layout.TFRECORDS), key=lambda f: -f["bytes"])
+        # Biggest first: a long task started last would finish the job alone.
+        kind, sources = ("shard", [f["path"] for f in shards]) if shards else ("jpegs", parts)
+        work += [(kind, first + i, path) for i, path in enumerate(sources)]
+    groups = range(0, len(parts), PARTS_PER_CARRY)
+    return work + [("index", first + i, parts[at:at + PARTS_PER_CARRY]) for i, at in enumerate(groups)]
 
 
-def _shared(spark, carried: Update):
+def shared_dropped(spark, carried: Update):
     """The dropped ids as a broadcast: a revised index can drop many, and a closure would ship
     them with every task."""
     return spark.sparkContext.broadcast(carried.split.dropped)
 
 
-def carry_records(spark, carried: Update, ctx: ShardContext, first: int) -> list:
-    """The carried images' shard records as piece files, numbered ``first`` on: re-keyed from
-    the current shards, or framed from the JPEGs when the current version has none."""
-    dropped, current = _shared(spark, carried), carried.current
-    shards = current.files_under(layout.TFRECORDS)
-    if shards:
-        uris = [storage.join(ctx.output_root, f["path"]) for f in shards]
-        return _run(spark, uris, "shards", lambda task: carry_shard(first + task[0], task[1], dropped.value, ctx))
-    parts = [storage.join(ctx.output_root, f["path"]) for f in current.files_under(layout.INDEX)]
-    return _run(spark, parts, "index parts",
-                lambda task: part_pieces(first + task[0], task[1], ctx, dropped.value))
-
-
-def _run(spark, inputs: list, what: str, work) -> list:
-    if not inputs:
-        return []
-    sc = spark.sparkContext
-    sc.setJobGroup(GROUP, f"carry {len(inputs)} {what}", interruptOnCancel=True)
-    with job_failures(f"update (carrying {what})"), progress_reporter(sc, GROUP, len(inputs), what):
-        return sc.parallelize(list(enumerate(inputs)), len(inputs)).map(work).collect()
+def run_carry(work: tuple[str, int, object], dropped: frozenset[str], ctx: JobContext, shard_ctx: ShardContext | None):
+    """Do one ``carry_work`` task in an executor: a ``TaskResult`` for ``index``, (metadata,
+    piece file) for the others."""
+    kind, number, source = work
+    if kind == "index":
+        return carry_index_parts(number, [storage.join(ctx.output_root, p) for p in source], dropped, ctx)
+    uri = storage.join(ctx.output_root, source)
+    if kind == "shard":
+        return carry_shard(number, uri, dropped, shard_ctx)
+    return part_pieces(number, uri, shard_ctx, dropped)

@@ -353,6 +353,9 @@ def _decode_bytes(wire: int, value: memoryview) -> list[bytes]:
 def _decode_int64(wire: int, value: int | memoryview) -> list[int]:
     if wire == _WIRE_VARINT:
         return [_signed64(value)]
+    raw = bytes(value)
+    if not raw or max(raw) < 0x80:   # every item one byte (labels, flags): the bytes are the values
+        return list(raw)
     items, pos = [], 0
     while pos < len(value):
         item, pos = _read_varint(value, pos)
@@ -373,8 +376,8 @@ _LIST_WIRES = {"bytes": (_WIRE_LEN,), "int64": (_WIRE_VARINT, _WIRE_LEN),
 
 
 def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
-    pos = 0
-    while pos < len(buf):
+    pos, end = 0, len(buf)
+    while pos < end:
         tag, pos = _read_varint(buf, pos)
         number, wire = tag >> 3, tag & 7
         if wire == _WIRE_VARINT:
@@ -387,13 +390,15 @@ def _fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
             size = _FIXED_SIZES[wire]
         else:
             raise ValueError(f"malformed Example: unsupported wire type {wire} at byte {pos}")
-        if pos + size > len(buf):
+        if pos + size > end:
             raise ValueError(f"malformed Example: field {number} runs past the end")
         yield number, wire, buf[pos:pos + size]
         pos += size
 
 
 def _read_varint(buf: memoryview, pos: int) -> tuple[int, int]:
+    if pos < len(buf) and buf[pos] < 0x80:   # most tags and lengths: one byte
+        return buf[pos], pos + 1
     result = 0
     for shift in range(0, 70, 7):
         if pos >= len(buf):

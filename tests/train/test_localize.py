@@ -2,8 +2,8 @@
 
 The phantoms draw the same chest from the same seed with and without a finding (each finding
 has its own random stream), so a planted finding's footprint is where the two renders differ;
-each connected part of it becomes a box in NIH's ``BBox_List_2017.csv`` format, in source
-pixels. The scores are recomputed here from the maps with explicit loops, and a trained model
+its bounding rectangle becomes the finding's one box in NIH's ``BBox_List_2017.csv`` format
+(as NIH's, one per image and finding), in source pixels. The scores are recomputed here from the maps with explicit loops, and a trained model
 is compared with chance: the fraction of the image its boxes cover.
 """
 
@@ -28,18 +28,18 @@ from cxrpipe.train import data, gradcam, modeldir, models
 SYNTH_N, SYNTH_SEED, SOURCE_SIDE = 1000, 0, 192   # as tests/train/conftest.py's shards fixture
 BOXED = ("Cardiomegaly", "Effusion", "Mass")
 DIFFERS = 8        # gray levels: a render difference that is the finding, not rounding
-MIN_PART = 20      # pixels: smaller parts of a footprint are blur tails
 
 
 def planted_boxes(image_index: int, labels: tuple[str, ...], finding: str, name: str) -> list[Box]:
-    """One box per connected part of where the phantom with ``finding`` differs from without."""
+    """The bounding box of where the phantom with ``finding`` differs from the one without."""
     with_it = render_phantom(np.random.default_rng([SYNTH_SEED, image_index]), (SOURCE_SIDE,) * 2, labels)
     without = render_phantom(np.random.default_rng([SYNTH_SEED, image_index]), (SOURCE_SIDE,) * 2,
                              tuple(label for label in labels if label != finding))
-    footprint = (np.abs(with_it.astype(int) - without.astype(int)) > DIFFERS).astype(np.uint8)
-    count, _, stats, _ = cv2.connectedComponentsWithStats(footprint)
-    return [Box(name, finding, float(x), float(y), float(w), float(h), 0)
-            for x, y, w, h, area in stats[1:count] if area >= MIN_PART]
+    footprint = np.abs(with_it.astype(int) - without.astype(int)) > DIFFERS
+    if not footprint.any():
+        return []
+    x, y, w, h = cv2.boundingRect(footprint.astype(np.uint8))
+    return [Box(name, finding, float(x), float(y), float(w), float(h), 0)]
 
 
 def split_ids(root: str, split: str) -> set[str]:
@@ -128,3 +128,33 @@ def test_a_malformed_box_file_is_one_line_naming_the_line(trained, tmp_path, cap
     assert f"{bad} line 3: x,y,w,h must be numbers" in err and len(err.strip().splitlines()) == 1
     assert main(["evaluate", "--out", trained.out, "--boxes", str(tmp_path / "none.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def localizer(shards, box_file, tmp_path_factory):
+    """A model trained long enough to find its findings (96 px: a 6 x 6 feature map; 120
+    steps), evaluated with --boxes at the default threshold: its metrics.json."""
+    out = tmp_path_factory.mktemp("localizer")
+    quiet = ["--progress", "none"]
+    assert main(["train", "classifier", "--dataset", shards.root, "--out", str(out), "--backbone", "small",
+                 "--no-autoencoders", "--image-size", "96", "--epochs", "6", "--steps-per-epoch", "20",
+                 "--batch-size", "32", *quiet]) == 0
+    assert main(["evaluate", "--out", str(out), "--boxes", str(box_file[0]), "--bootstrap", "0", *quiet]) == 0
+    return json.loads((out / "metrics.json").read_text())["localization"]
+
+
+def test_a_trained_models_peaks_land_in_the_boxes_more_often_than_chance(localizer):
+    """Chance: a peak placed uniformly at random hits a box as often as the box covers the
+    image. Measured on these 28 boxes with training seeds 0 and 1: all boxes together 0.50 and
+    0.39 against chance 0.083; Effusion 0.40 and 0.70 (chance 0.095), Mass 0.30 and 0.30 (chance
+    0.020); Cardiomegaly 0.875 and 0.125 (chance 0.148): its peak lands inside or just outside
+    the heart by seed, so it is not asserted alone. Asserted: all boxes at least 3 x chance,
+    Effusion and Mass above theirs."""
+    findings = localizer["findings"]
+    assert set(findings) == set(BOXED)
+    for name in ("Effusion", "Mass"):
+        assert findings[name]["hit_rate"] > findings[name]["chance_hit_rate"], (name, findings[name])
+    hits = sum(r["hit_rate"] * r["boxes"] for r in findings.values())
+    chance = sum(r["chance_hit_rate"] * r["boxes"] for r in findings.values())
+    assert hits >= 3 * chance, findings
+    assert localizer["threshold"] == 0.5 and all(0 < r["mean_iou"] <= 1 for r in findings.values())

@@ -43,12 +43,7 @@ def register(subparsers, parents) -> None:
     p.add_argument("--batch-size", type=COUNT, default=BATCH, help=f"images per model call {COUNT}")
     p.add_argument("--images-per-task", type=IMAGES_PER_TASK, default=TASK_IMAGES,
                    help=f"images per Spark task and Parquet part, with --output {IMAGES_PER_TASK}")
-    p.add_argument("--explain", default=None, metavar="DIR",
-                   help="write Grad-CAM heatmap overlays (PNG) of each scored image into DIR (a folder "
-                        "or s3:// prefix), named ROW-STEM-CLASS.png and listed in DIR/heatmaps.csv")
-    p.add_argument("--explain-classes", default="auto", metavar="auto|all|NAMES",
-                   help="with --explain: auto (the findings called positive, else the most probable "
-                        "one), all, or a comma list of classes as the model's card spells them")
+    _explain_options(p)
     p.set_defaults(handler=predict)
     p = subparsers.add_parser(
         "export", parents=parents, help="a SavedModel or TFLite model of a trained classifier",
@@ -62,6 +57,15 @@ def register(subparsers, parents) -> None:
     p.add_argument("--out", default=None, metavar="PATH",
                    help="where to write (default: DIR/export/savedmodel or DIR/export/model[-dynamic].tflite)")
     p.set_defaults(handler=export)
+
+
+def _explain_options(p) -> None:
+    p.add_argument("--explain", default=None, metavar="DIR",
+                   help="write Grad-CAM heatmap overlays (PNG) of each scored image into DIR (a folder "
+                        "or s3:// prefix), named ROW-STEM-CLASS.png and listed in DIR/heatmaps.csv")
+    p.add_argument("--explain-classes", default="auto", metavar="auto|all|NAMES",
+                   help="with --explain: auto (the findings called positive, else the most probable "
+                        "one), all, or a comma list of classes as the model's card spells them")
 
 
 def predict(args) -> int:

@@ -6,6 +6,11 @@ flat model. ``explainer`` rebuilds the classifier's graph with the same layers (
 and the backbone swapped for a copy that also returns its last convolutional feature map;
 under a gradient tape the rest (pooling, the concatenation with the errors, dropout off, the
 head) runs again, so each class's gradient is taken through everything the score depends on.
+
+The gradient is of the class's probability: the sigmoid scales the logit's gradient by
+p (1 - p) > 0, one number per image, which ``heatmaps.normalise`` divides out. A probability
+saturated to exactly 1.0 in float32 has no gradient left and gives an all-zero map (drawn as
+the bare image, scored as a miss).
 """
 
 from __future__ import annotations

@@ -43,11 +43,10 @@ class Predictor:
         """The model's input batch, float32 (n, size, size, 3), from stored-form JPEGs."""
         return tf.stack([data.decode_image(tf.constant(j), self.card.image_size) for j in jpegs])
 
-    def scores(self, jpegs: list[bytes]) -> np.ndarray:
-        """Per-class probabilities, (n, classes) float64, in the card's class order."""
-        if not jpegs:
-            return np.zeros((0, len(self.card.classes)))
-        return self.model(self.pixels(jpegs), training=False).numpy().astype(np.float64)
+    def scores(self, pixels: tf.Tensor) -> np.ndarray:
+        """Per-class probabilities of a ``pixels`` batch, (n, classes) float64, in the card's
+        class order."""
+        return self.model(pixels, training=False).numpy().astype(np.float64)
 
 
 def load(model_dir: Path) -> Predictor:
@@ -87,27 +86,28 @@ def predict(predictor: Predictor, uris: list[str], config: storage.StorageConfig
     for start in range(0, len(uris), batch_size):
         batch = uris[start:start + batch_size]
         prepared = [inputs.prepare(u, params, config) for u in batch]
-        batch_rows = _rows(predictor, batch, prepared)
-        if explain_to is not None:
-            entries.extend(_explain(predictor, start, batch_rows, prepared, explain_to, config))
+        ok = [p for p in prepared if not isinstance(p, ImageRejected)]
+        pixels = predictor.pixels(ok) if ok else None  # decoded once, for scores and maps
+        batch_rows = _rows(predictor, batch, prepared, pixels)
+        if explain_to is not None and pixels is not None:
+            entries.extend(_explain(predictor, start, batch_rows, ok, pixels, explain_to, config))
         rows.extend(batch_rows)
     if explain_to is not None:
         storage.write_bytes(storage.join(explain_to.out, explain.INDEX_FILE), explain.index_csv(entries), config)
     return rows
 
 
-def _explain(predictor: Predictor, start: int, rows: list[dict], prepared: list,
+def _explain(predictor: Predictor, start: int, rows: list[dict], jpegs: list[bytes], pixels: tf.Tensor,
              to: Explain, config: storage.StorageConfig) -> list[dict]:
-    """Write the heatmaps of one batch's scored inputs; their ``heatmaps.csv`` entries."""
+    """Write the heatmaps of one batch's scored inputs (``jpegs`` and ``pixels`` theirs, in
+    order); their ``heatmaps.csv`` entries."""
     card = predictor.card
-    scored = [(start + i, row, jpeg) for i, (row, jpeg) in enumerate(zip(rows, prepared))
-              if row["status"] == "ok"]
-    if not scored:
-        return []
+    numbers = [start + i for i, row in enumerate(rows) if row["status"] == "ok"]
+    scored = [(n, rows[n - start], jpeg) for n, jpeg in zip(numbers, jpegs)]
     wanted = [explain.chosen(to.choice, card.classes, _probabilities(row, card.classes),
                              card.threshold_values()) for _, row, _ in scored]
     union = sorted({c for chosen in wanted for c in chosen})
-    maps, _ = predictor.cam()(predictor.pixels([jpeg for _, _, jpeg in scored]), union)
+    maps, _ = predictor.cam()(pixels, union)
     entries = []
     for (number, row, jpeg), chosen, image_maps in zip(scored, wanted, maps):
         gray = data.decode_gray(tf.constant(jpeg)).numpy()[..., 0]
@@ -131,10 +131,9 @@ def _write_heatmap(number: int, row: dict, name: str, gray, cam, to: Explain,
             "probability": row[f"probability:{name}"], "positive": row[f"positive:{name}"]}
 
 
-def _rows(predictor: Predictor, uris: list[str], prepared: list) -> list[dict]:
+def _rows(predictor: Predictor, uris: list[str], prepared: list, pixels: tf.Tensor | None) -> list[dict]:
     card = predictor.card
-    ok = [p for p in prepared if not isinstance(p, ImageRejected)]
-    scores = iter(predictor.scores(ok))
+    scores = iter(predictor.scores(pixels) if pixels is not None else ())
     thresholds = card.threshold_values()
     return [output.rejected_row(u, card.classes, p) if isinstance(p, ImageRejected)
             else output.ok_row(u, card.classes, next(scores), thresholds)

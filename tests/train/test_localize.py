@@ -128,6 +128,9 @@ def test_a_malformed_box_file_is_one_line_naming_the_line(trained, tmp_path, cap
     assert f"{bad} line 3: x,y,w,h must be numbers" in err and len(err.strip().splitlines()) == 1
     assert main(["evaluate", "--out", trained.out, "--boxes", str(tmp_path / "none.csv")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["evaluate", "--out", str(tmp_path / "ensemble"), "--models", f"{trained.out},{trained.out}",
+                 "--boxes", str(bad)]) == 2
+    assert "not with --models" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

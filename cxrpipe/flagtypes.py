@@ -132,3 +132,4 @@ DROPOUT = float_range(0.0, 1.0, high_open=True)
 RECALL = float_range(0.0, 1.0, low_open=True)
 RESAMPLES = int_range(0, 100_000)         # bootstrap resamples; 0 turns the intervals off
 BINS = int_range(1, 1000)                 # calibration bins
+MAP_THRESHOLD = float_range(0.0, 1.0, low_open=True)  # a fraction of a heatmap's maximum

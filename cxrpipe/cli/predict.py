@@ -43,6 +43,7 @@ def register(subparsers, parents) -> None:
     p.add_argument("--batch-size", type=COUNT, default=BATCH, help=f"images per model call {COUNT}")
     p.add_argument("--images-per-task", type=IMAGES_PER_TASK, default=TASK_IMAGES,
                    help=f"images per Spark task and Parquet part, with --output {IMAGES_PER_TASK}")
+    _explain_options(p)
     p.set_defaults(handler=predict)
     p = subparsers.add_parser(
         "export", parents=parents, help="a SavedModel or TFLite model of a trained classifier",
@@ -58,6 +59,15 @@ def register(subparsers, parents) -> None:
     p.set_defaults(handler=export)
 
 
+def _explain_options(p) -> None:
+    p.add_argument("--explain", default=None, metavar="DIR",
+                   help="write Grad-CAM heatmap overlays (PNG) of each scored image into DIR (a folder "
+                        "or s3:// prefix), named ROW-STEM-CLASS.png and listed in DIR/heatmaps.csv")
+    p.add_argument("--explain-classes", default="auto", metavar="auto|all|NAMES",
+                   help="with --explain: auto (the findings called positive, else the most probable "
+                        "one), all, or a comma list of classes as the model's card spells them")
+
+
 def predict(args) -> int:
     if args.output is not None:
         return predict_job(args)
@@ -70,11 +80,12 @@ def predict(args) -> int:
     infer = _trainer("infer")
     config = storage_config(args)
     predictor = infer.load(Path(args.model))
+    explain_to = _explain_to(args, infer, predictor.card.classes)
     if predictor.card.thresholds is None:
         print(f"cxrpipe predict: no tuned thresholds in {args.model}: probabilities only, positive:* "
               f"left empty (run `cxrpipe evaluate --out {args.model}`)", file=sys.stderr)
     uris = inputs.expand(args.inputs, config)
-    rows = infer.predict(predictor, uris, config, args.batch_size)
+    rows = infer.predict(predictor, uris, config, args.batch_size, explain_to)
     body = output.WRITERS[args.format](rows, predictor.card.classes)
     if args.out is None:
         sys.stdout.write(body.decode())
@@ -82,10 +93,30 @@ def predict(args) -> int:
         storage.write_bytes(args.out, body, config)
     rejected = sum(r["status"] == "rejected" for r in rows)
     print(f"cxrpipe predict: {len(rows) - rejected} predicted, {rejected} rejected", file=sys.stderr)
+    if explain_to is not None:
+        print(f"cxrpipe predict: heatmaps in {args.explain}, listed in "
+              f"{storage.join(args.explain, 'heatmaps.csv')}", file=sys.stderr)
     return 0
 
 
+def _explain_to(args, infer, classes):
+    """``--explain``'s target, its class choice checked against the model's classes."""
+    if args.explain is None:
+        if args.explain_classes != "auto":
+            raise UserError("--explain-classes: only with --explain DIR")
+        return None
+    from ..predict import explain
+
+    try:
+        return infer.Explain(args.explain, explain.parse_choice(args.explain_classes, classes))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def predict_job(args) -> int:
+    if args.explain is not None:
+        raise UserError("--explain: heatmaps are written by a local run (without --output); "
+                        "explain the images you want to look at")
     from ..predict import batch, inputs
     from ..spark.session import spark_session
 

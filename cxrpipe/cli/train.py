@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .. import storage
 from ..errors import UserError
-from ..flagtypes import BINS, COUNT, DROPOUT, MODEL_DIRS, POSITIVE, RECALL, RESAMPLES, VERSION
+from ..flagtypes import BINS, COUNT, DROPOUT, MAP_THRESHOLD, MODEL_DIRS, POSITIVE, RECALL, RESAMPLES, VERSION
 from ..train.settings import BACKBONES, DISTRIBUTE, EvalSettings, Settings
 from .options import add_classes, add_seed, add_version, group, storage_config
 
@@ -122,6 +122,11 @@ def _register_evaluate(subparsers, parents) -> None:
     add_seed(p, "the bootstrap's resamples", EvalSettings.seed)
     p.add_argument("--calibration-bins", type=BINS, default=EvalSettings.calibration_bins, metavar="N",
                    help=f"equal-width probability bins of the ECE and the reliability curve {BINS}")
+    p.add_argument("--boxes", default=None, metavar="FILE",
+                   help="NIH's BBox_List_2017.csv (path or s3:// URI): score the Grad-CAM maps against "
+                        "the radiologists' boxes on the scored split (peak hit rate, IoU) into metrics.json")
+    p.add_argument("--box-threshold", type=MAP_THRESHOLD, default=EvalSettings.box_threshold, metavar="F",
+                   help=f"with --boxes: the IoU's region is the map at or above F times its maximum {MAP_THRESHOLD}")
     _progress(p, "a progress bar or nothing")
     p.set_defaults(handler=evaluate)
 
@@ -191,7 +196,10 @@ def evaluate(args) -> int:
         split=args.split,
         threshold_split=args.threshold_split or None, target_recall=args.target_recall,
         batch_size=args.batch_size, verbose=PROGRESS[args.progress], bootstrap=args.bootstrap,
-        seed=args.seed, calibration_bins=args.calibration_bins)
+        seed=args.seed, calibration_bins=args.calibration_bins, boxes=args.boxes,
+        box_threshold=args.box_threshold)
+    if args.models and args.boxes:
+        raise UserError("--boxes scores one model's attention maps: not with --models")
     from ..report import modelbuild
 
     if args.report:
@@ -207,6 +215,10 @@ def _evaluate_one(s: EvalSettings) -> tuple[dict, list[Path]]:
     metrics = _trainer("metrics")
     report = module.evaluate(s)
     print(metrics.format_report(report))
+    if "localization" in report:
+        from ..boxes import format_localization
+
+        print(format_localization(report["localization"]))
     print(f"\nmetrics: {s.out / module.METRICS_FILE}")
     return report, [s.out]
 

@@ -72,6 +72,21 @@ def classifier_dataset(source: Dataset, split: str, stream: Stream, training: bo
     return pairs.batch(stream.batch_size).prefetch(AUTOTUNE)
 
 
+def identified_images(source: Dataset, split: str) -> tf.data.Dataset:
+    """(image id, JPEG bytes) of every primary record of ``split``, one pass in a fixed order.
+
+    Raises:
+        UserError: the split has no shards.
+    """
+    stream = Stream(image_size=1, batch_size=1)
+    records = _records(source, _paths(source, split, None), stream, shuffle=False)
+    spec = features.tf_feature_spec(tf, len(source.manifest.classes))
+    keys = {key: spec[key] for key in (features.ID, features.ENCODED, features.PRIMARY)}
+    examples = records.map(lambda r: tf.io.parse_single_example(r, keys), num_parallel_calls=AUTOTUNE)
+    examples = examples.filter(lambda ex: ex[features.PRIMARY] == 1)
+    return examples.map(lambda ex: (ex[features.ID], ex[features.ENCODED]))
+
+
 def autoencoder_dataset(source: Dataset, split: str, partition: str, stream: Stream,
                         ae_size: int, training: bool) -> tf.data.Dataset:
     """Batches of (view, view) of every record of one class partition, for its autoencoder.

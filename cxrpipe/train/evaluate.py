@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from cxrpipe.dataset import Dataset, open_dataset
 from cxrpipe.errors import UserError
-from cxrpipe.train import data, metrics, modeldir, models, sources
+from cxrpipe.train import data, localize, metrics, modeldir, models, sources
 from cxrpipe.train.modeldir import METRICS_FILE  # re-exported: the CLI names the file
 from cxrpipe.train.settings import EvalSettings  # re-exported: the CLI reads it without TensorFlow
 
@@ -34,6 +34,7 @@ def evaluate(s: EvalSettings) -> dict:
     if not 0.0 < s.target_recall <= 1.0:
         raise UserError(f"--target-recall must be in (0, 1], got {s.target_recall}")
     card = modeldir.read(s.out)
+    box_list = localize.read_boxes(s.boxes, s.storage) if s.boxes else None  # a bad file fails first
     version = s.version if s.dataset or s.version else card.dataset_version
     source = open_dataset(s.dataset or card.dataset, s.storage, version).require_shards()
     classes = card.classes
@@ -45,6 +46,9 @@ def evaluate(s: EvalSettings) -> dict:
                                        seed=s.seed, bins=s.calibration_bins)
     report.update(dataset=source.root, model=str(Path(s.out) / card.model),
                   split=s.split, threshold_split=s.threshold_split if tuning else None)
+    if box_list is not None:
+        report["localization"] = localize.localization(
+            model, source, s.split, list(classes), card.image_size, box_list, s.box_threshold, s.batch_size)
     (Path(s.out) / METRICS_FILE).write_text(json.dumps(report, indent=2) + "\n")
     modeldir.write(s.out, modeldir.with_thresholds(card, report))
     return report

@@ -59,3 +59,5 @@ class EvalSettings:
     bootstrap: int = 1000            # resamples for the AUC intervals; 0: none
     seed: int = 0                    # of the bootstrap
     calibration_bins: int = 10
+    boxes: str | None = None         # NIH's BBox_List_2017.csv (a path or s3:// URI): score localization
+    box_threshold: float = 0.5       # the IoU's region: the map at or above this fraction of its maximum

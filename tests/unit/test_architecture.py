@@ -23,7 +23,7 @@ CORE = (
     "errors", "labels", "layout", "manifest", "params", "preprocessing.plan", "splits", "features", "tfrecord",
     "shards.plan", "shards.pieces", "summary", "tables", "imageops", "decode", "dicom", "gray8", "phases", "index", "synth",
     "versions", "report.sampling", "report.svg", "report.page", "report.sections", "report.model", "report.pixels",
-    "train.sources", "train.metrics", "train.voting", "report.modelpage",
+    "train.sources", "train.metrics", "train.voting", "report.modelpage", "heatmaps", "boxes",
 )
 SHELL = ("cxrpipe.storage", "cxrpipe.history", "cxrpipe.s3client", "cxrpipe.upload", "cxrpipe.dataset", "cxrpipe.verify",
          "cxrpipe.preprocessing.task", "cxrpipe.shards.writer", "cxrpipe.spark", "cxrpipe.cli", "cxrpipe.emr", "cxrpipe.train.data",

@@ -176,3 +176,17 @@ def test_the_import_check_sees_relative_imports():
     assert "cxrpipe.cli" in imports_of(PACKAGE / "cli" / "__main__.py")
     assert "cxrpipe.cli.options" in imports_of(PACKAGE / "cli" / "data.py")
     assert "cxrpipe.storage" in imports_of(PACKAGE / "emr" / "commands.py")
+
+
+def test_attention_map_flags():
+    """`predict --explain DIR [--explain-classes]` and `evaluate --boxes FILE [--box-threshold]`."""
+    flags = {words: {o: a for a in commands()[words]._actions for o in a.option_strings}
+             for words in (("predict",), ("evaluate",))}
+    assert flags[("predict",)]["--explain"].default is None
+    assert flags[("predict",)]["--explain-classes"].default == "auto"
+    assert flags[("evaluate",)]["--boxes"].default is None
+    threshold = flags[("evaluate",)]["--box-threshold"]
+    assert threshold.default == 0.5 and threshold.type is flagtypes.MAP_THRESHOLD
+    with pytest.raises(argparse.ArgumentTypeError):
+        threshold.type("0")
+    assert threshold.type("1") == 1.0

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 CXRPIPE = [sys.executable, "-m", "cxrpipe.cli"]
-_SPARK_START = re.compile(r"startup phase spark start: ([0-9.]+) s")
+_PHASE = re.compile(r"(\w+) phase ([\w ]+): ([0-9.]+) s")
 
 
 def main() -> None:
@@ -77,14 +77,17 @@ def _timed(argv: list[str]) -> dict:
     seconds = time.monotonic() - started
     if done.returncode:
         sys.exit(f"cxrpipe {' '.join(argv)} failed:\n{done.stderr[-3000:]}")
-    start = _SPARK_START.search(done.stderr)
+    phases = {}
+    for _, name, spent in _PHASE.findall(done.stderr):
+        phases[name] = phases.get(name, 0.0) + float(spent)
     said = [line for line in done.stdout.splitlines() if line.startswith("update of version")]
-    return {"seconds": seconds, "spark_start": float(start.group(1)) if start else 0.0, "said": said}
+    return {"seconds": seconds, "spark_start": phases.get("spark start", 0.0), "said": said, "phases": phases}
 
 
 def _report(version1: dict, update: dict, full: dict) -> None:
     for name, run in (("version 1 (full run)", version1), ("update", update), ("full run (baseline)", full)):
         print(f"{name:<22} {run['seconds']:8.1f} s wall, of which Spark start-up {run['spark_start']:5.1f} s")
+        print(" " * 23 + ", ".join(f"{phase} {spent:.1f} s" for phase, spent in run["phases"].items()))
     if update["said"]:
         print(update["said"][0])
     budget = 0.05 * full["seconds"] + update["spark_start"]

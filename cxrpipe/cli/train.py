@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import storage
 from ..errors import UserError
 from ..flagtypes import BINS, COUNT, DROPOUT, MAP_THRESHOLD, MODEL_DIRS, POSITIVE, RECALL, RESAMPLES, VERSION
-from ..train.settings import BACKBONES, DISTRIBUTE, EvalSettings, Settings
+from ..train.settings import BACKBONES, DISTRIBUTE, INPUT_SHARDING, EvalSettings, Settings
 from .options import add_classes, add_seed, add_version, group, storage_config
 
 PROGRESS = {"bar": 1, "epoch": 2, "none": 0}
@@ -59,7 +59,16 @@ def _common_options() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", action="store_true",
                    help="float16 compute with float32 master weights (GPUs with tensor cores)")
     p.add_argument("--distribute", default=Settings.distribute, choices=DISTRIBUTE,
-                   help="tf.distribute strategy: mirrored uses every GPU of this machine")
+                   help="tf.distribute strategy: mirrored uses every GPU of this machine; multiworker "
+                        "every device of every machine TF_CONFIG names (run it on each; only the "
+                        "chief writes --out, which every worker must see to resume)")
+    p.add_argument("--input-sharding", default=Settings.input_sharding, choices=INPUT_SHARDING,
+                   help="how multiworker splits the training shards: by file (each worker reads its "
+                        "own), by data (each reads all, keeps its share), or auto: file when every "
+                        "worker gets 2+ local shard files, else data")
+    p.add_argument("--sync-batch-norm", action="store_true",
+                   help="batch normalization statistics over the global batch (one all-reduce per "
+                        "layer and step), not each replica's share: N replicas then train as one would")
     add_seed(p, "the weights' initialization, the shard file order and the shuffle", Settings.seed)
     p.add_argument("--shuffle-buffer", type=COUNT, default=Settings.shuffle_buffer,
                    help=f"records held by the shuffle {COUNT}")
@@ -141,7 +150,8 @@ def settings(args) -> Settings:
         classes=args.classes,
         image_size=args.image_size, batch_size=args.batch_size, epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch, learning_rate=args.learning_rate,
-        mixed_precision=args.mixed_precision, distribute=args.distribute, seed=args.seed,
+        mixed_precision=args.mixed_precision, distribute=args.distribute,
+        input_sharding=args.input_sharding, sync_batch_norm=args.sync_batch_norm, seed=args.seed,
         shuffle_buffer=args.shuffle_buffer, restart=args.restart, verbose=PROGRESS[args.progress],
         **stage)
 

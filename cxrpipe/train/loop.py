@@ -12,6 +12,8 @@ What a run leaves in its output folder OUT (local):
     OUT/logs/{stage}.csv             one row per epoch: loss and metrics, training and validation
                                      (read by `cxrpipe evaluate --report` without TensorFlow)
 
+Under ``--distribute multiworker`` only the chief writes OUT; see ``distribute``.
+
 A stage run again with the same OUT resumes after its last finished epoch; ``--epochs`` is
 the total, so a finished stage re-run with a larger ``--epochs`` trains only the new epochs.
 """
@@ -22,6 +24,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +32,10 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from cxrpipe import labels
+from cxrpipe import labels, storage
 from cxrpipe.dataset import Dataset, open_dataset
 from cxrpipe.errors import UserError
-from cxrpipe.train import data, modeldir, models, sources
+from cxrpipe.train import data, distribute, modeldir, models, sources
 from cxrpipe.train.losses import MaskedAUC, WeightedBinaryCrossentropy
 from cxrpipe.train.settings import Settings  # re-exported: the CLI reads it without TensorFlow
 
@@ -43,7 +46,6 @@ _COMMON = ("dataset", "image_size", "batch_size", "learning_rate", "mixed_precis
            "shuffle_buffer")
 AUTOENCODER_SETTINGS = _COMMON + ("ae_size",)
 CLASSIFIER_SETTINGS = _COMMON + ("backbone", "weights", "autoencoders", "dropout")
-STRATEGIES = {"none": tf.distribute.get_strategy, "mirrored": tf.distribute.MirroredStrategy}
 
 
 @dataclass
@@ -64,29 +66,35 @@ def train_autoencoders(s: Settings, announce=log.info) -> dict[str, StageResult]
     Raises:
         UserError: bad settings, an unknown class, or a class without training shards.
     """
+    placement = distribute.start(s.distribute)  # before any other TensorFlow op
     source = open_dataset(s.dataset, s.storage, s.version).require_shards()
     classes = _classes(source, s)
     keras.utils.set_random_seed(s.seed)
-    return {name: _train_autoencoder(s, source, name, announce) for name in classes}
+    with distribute.workdir(placement, s.out, s.restart) as out:
+        return {name: _train_autoencoder(s, placement, out, source, name, announce) for name in classes}
 
 
-def _train_autoencoder(s: Settings, source: Dataset, name: str, announce) -> StageResult:
+def _train_autoencoder(s: Settings, placement: distribute.Placement, out: Path, source: Dataset,
+                       name: str, announce) -> StageResult:
     manifest, slug = source.manifest, labels.class_dirname(name)
     stream = _stream(s, source, ())
     train = data.autoencoder_dataset(source, sources.TRAIN, name, stream, s.ae_size, training=True)
+    train, how = _split(s, placement, source, train, sources.shard_paths(manifest, sources.TRAIN, name))
     steps = s.steps_per_epoch or sources.steps(
         sources.record_count(manifest, sources.TRAIN, name), s.batch_size)
-    val = (data.autoencoder_dataset(source, sources.VAL, name, stream, s.ae_size, training=False)
+    val = (_whole_pass(placement, data.autoencoder_dataset(source, sources.VAL, name, stream, s.ae_size,
+                                                           training=False))
            if sources.record_count(manifest, sources.VAL, name) else None)
-    announce(f"autoencoder {name}: epochs {s.epochs} x {steps} steps x batch {s.batch_size}")
+    announce(f"autoencoder {name}: epochs {s.epochs} x {steps} steps x batch {s.batch_size}"
+             + _distributed(s, placement, how))
     fingerprint = {**_fingerprint(s, AUTOENCODER_SETTINGS), "class": name}
-    model, history = _fit(s, f"autoencoder-{slug}", fingerprint,
+    model, history = _fit(s, placement, out, f"autoencoder-{slug}", fingerprint,
                           lambda: models.build_autoencoder(s.ae_size, name=f"autoencoder_{slug}"),
                           "mse", [], train, steps, val)
-    path = autoencoder_path(s.out, name)
+    path = autoencoder_path(out, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    return StageResult(model, path, history.epoch, history.history)
+    return StageResult(model, autoencoder_path(s.out, name), history.epoch, history.history)
 
 
 def autoencoder_path(out: Path, name: str) -> Path:
@@ -102,15 +110,17 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
         UserError: bad settings, an unknown class, missing autoencoders (train them first or
             pass ``autoencoders=False``), or weights that cannot be used.
     """
+    placement = distribute.start(s.distribute)  # before any other TensorFlow op
     source = open_dataset(s.dataset, s.storage, s.version).require_shards()
     manifest, classes = source.manifest, _classes(source, s)
     ae_paths = _autoencoder_paths(s, classes)
     card = _card(s, source, classes, ae_paths)
     keras.utils.set_random_seed(s.seed)
-    train, steps, val = _classifier_inputs(s, source, classes)
+    train, steps, val, how = _classifier_inputs(s, placement, source, classes)
     loss = WeightedBinaryCrossentropy(sources.positive_weights(manifest, classes))
     announce(f"classifier: {s.backbone} at {s.image_size} px, {len(ae_paths)} autoencoders, "
-             f"epochs {s.epochs} x {steps} steps x batch {s.batch_size}; positive weights N/N_l: "
+             f"epochs {s.epochs} x {steps} steps x batch {s.batch_size}"
+             + _distributed(s, placement, how) + "; positive weights N/N_l: "
              + ", ".join(f"{c} {w:g}" for c, w in zip(classes, loss.positive_weights)))
 
     def build() -> keras.Model:
@@ -120,22 +130,47 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
 
     auc = MaskedAUC(multi_label=True, num_labels=len(classes), name="auc")
     fingerprint = {**_fingerprint(s, CLASSIFIER_SETTINGS), "classes": list(classes)}
-    model, history = _fit(s, "classifier", fingerprint, build, loss, [auc],
-                          train, steps, val)
-    path = Path(s.out) / card.model
-    model.save(path)
-    modeldir.write(s.out, card)
-    return StageResult(model, path, history.epoch, history.history)
+    with distribute.workdir(placement, s.out, s.restart) as out:
+        model, history = _fit(s, placement, out, "classifier", fingerprint, build, loss, [auc],
+                              train, steps, val)
+        model.save(out / card.model)  # every worker: saving may need their collectives
+    if placement.chief:
+        modeldir.write(s.out, card)
+    return StageResult(model, Path(s.out) / card.model, history.epoch, history.history)
 
 
-def _classifier_inputs(s: Settings, source: Dataset, classes):
-    """The training stream, its steps per epoch, and the validation pass (None without one)."""
+def _classifier_inputs(s: Settings, placement: distribute.Placement, source: Dataset, classes):
+    """The training stream, its steps per epoch, the validation pass (None without one), and
+    how the stream is split between workers (None for one process)."""
     manifest, stream = source.manifest, _stream(s, source, classes)
     train = data.classifier_dataset(source, sources.TRAIN, stream, training=True)
+    train, how = _split(s, placement, source, train, sources.shard_paths(manifest, sources.TRAIN))
     steps = s.steps_per_epoch or sources.steps(sources.primary_count(manifest, sources.TRAIN), s.batch_size)
-    val = (data.classifier_dataset(source, sources.VAL, stream, training=False)
+    val = (_whole_pass(placement, data.classifier_dataset(source, sources.VAL, stream, training=False))
            if sources.shard_paths(manifest, sources.VAL) else None)
-    return train, steps, val
+    return train, steps, val, how
+
+
+def _split(s: Settings, placement: distribute.Placement, source: Dataset, train, paths):
+    """The training stream marked with how workers split it, and that choice (None: one process)."""
+    if placement.workers == 1:
+        return train, None
+    how = distribute.choose_sharding(s.input_sharding, len(paths), placement.workers,
+                                     tf_reader=not storage.is_s3(source.root))
+    return distribute.shard_input(train, how), how
+
+
+def _whole_pass(placement: distribute.Placement, dataset):
+    """A validation pass split between workers by DATA: split by FILE, each worker would read
+    fewer records than the pass declares (``data._epochs``) and fail."""
+    return distribute.shard_input(dataset, "data") if placement.workers > 1 else dataset
+
+
+def _distributed(s: Settings, placement: distribute.Placement, how: str | None) -> str:
+    """The announcement's words on distribution (none for the default strategy)."""
+    if s.distribute == "none":
+        return ""
+    return "; " + distribute.describe(placement, s.batch_size, how)
 
 
 def _autoencoder_paths(s: Settings, classes) -> list[Path]:
@@ -179,16 +214,18 @@ def _stream(s: Settings, source: Dataset, classes) -> data.Stream:
         seed=s.seed, shuffle_buffer=s.shuffle_buffer)
 
 
-def _fit(s: Settings, stage: str, fingerprint: dict, build, loss, metrics, train, steps, val):
+def _fit(s: Settings, placement: distribute.Placement, out: Path, stage: str, fingerprint: dict,
+         build, loss, metrics, train, steps, val):
     """Build and compile under the strategy and precision asked for, then fit with
-    checkpoints (resumed when present), TensorBoard logs and a progress bar."""
-    backup = Path(s.out) / "checkpoints" / stage
+    checkpoints (resumed when present), TensorBoard logs and a progress bar, all under ``out``."""
+    backup = out / distribute.CHECKPOINTS / stage
     _guard_resume(backup, fingerprint, s.restart)
-    strategy = make_strategy(s.distribute)
-    with precision(s.mixed_precision), strategy.scope():
+    with precision(s.mixed_precision), placement.strategy.scope():
         model = build()
+        if s.sync_batch_norm:
+            distribute.synchronize_batch_norm(model)
         model.compile(optimizer=keras.optimizers.Adam(s.learning_rate), loss=loss, metrics=metrics)
-    logs = Path(s.out) / "logs"
+    logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if s.restart:
         (logs / f"{stage}.csv").unlink(missing_ok=True)
@@ -229,19 +266,10 @@ def _guard_resume(backup: Path, fingerprint: dict, restart: bool) -> None:
                             f"({', '.join(changed)}): pass --restart or another --out")
         log.warning("resuming from the checkpoint in %s", backup)
     record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
-
-
-def make_strategy(name: str) -> tf.distribute.Strategy:
-    """A ``tf.distribute`` strategy by name: ``none`` (the default strategy) or ``mirrored``
-    (every visible GPU of this machine, batches split between them).
-
-    Raises:
-        UserError: an unknown name.
-    """
-    if name not in STRATEGIES:
-        raise UserError(f"--distribute: expected one of {', '.join(STRATEGIES)}, got {name!r}")
-    return STRATEGIES[name]()
+    # written whole then renamed: another worker may be copying the checkpoints to resume
+    partial = record.with_suffix(".json.partial")
+    partial.write_text(json.dumps(fingerprint, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, record)
 
 
 @contextlib.contextmanager

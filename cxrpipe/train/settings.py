@@ -12,7 +12,8 @@ from pathlib import Path
 from cxrpipe import storage
 from cxrpipe.train import sources
 
-DISTRIBUTE = ("none", "mirrored")       # loop.STRATEGIES has one entry per name
+DISTRIBUTE = ("none", "mirrored", "multiworker")   # distribute.STRATEGIES has one entry per name
+INPUT_SHARDING = ("auto", "file", "data")          # how multiworker splits the training input
 BACKBONES = ("inception_resnet_v2", "small")
 
 
@@ -33,6 +34,8 @@ class Settings:
     learning_rate: float = 1e-3
     mixed_precision: bool = False
     distribute: str = "none"
+    input_sharding: str = "auto"
+    sync_batch_norm: bool = False   # batch statistics over the global batch, not each replica's
     seed: int = 0
     shuffle_buffer: int = 1024
     restart: bool = False

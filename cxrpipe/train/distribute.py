@@ -21,7 +21,6 @@ cluster read from ``TF_CONFIG`` (``cluster.parse``). Its rules, kept here:
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import tempfile
@@ -34,8 +33,6 @@ import tensorflow as tf
 from cxrpipe.errors import UserError
 from cxrpipe.train import cluster
 from cxrpipe.train.settings import INPUT_SHARDING
-
-log = logging.getLogger(__name__)
 
 MIN_FILES_PER_WORKER = 2  # fewer, and FILE sharding leaves workers idle or one-shard-deep
 POLICIES = {"file": tf.data.experimental.AutoShardPolicy.FILE,

@@ -169,6 +169,21 @@ def _epoch(metadata: Path) -> int:
     raise AssertionError(f"unreadable {metadata}")
 
 
+def test_a_global_batch_the_replicas_cannot_share_is_refused_by_every_worker(shards, tmp_path):
+    procs = start(shards, tmp_path / "odd", 2, [*QUICK, "--batch-size", "7"], tmp_path)
+    try:
+        for proc in procs:
+            proc.wait(RUN_SECONDS)
+    finally:
+        kill(procs)
+    for i, proc in enumerate(procs):
+        err = (tmp_path / f"odd-{i}.log").read_text().strip().splitlines()[-1]
+        assert proc.returncode == 2, err
+        assert err == ("cxrpipe train: error: --batch-size 7: the global batch must be a multiple of "
+                       "the 2 replicas training together")
+    assert not (tmp_path / "odd" / "classifier.keras").exists()
+
+
 @pytest.mark.parametrize("value, says", [
     (None, "TF_CONFIG is not set"),
     ("{cluster", "TF_CONFIG is not JSON"),

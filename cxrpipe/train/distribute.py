@@ -171,6 +171,20 @@ def shard_input(dataset: tf.data.Dataset, how: str) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
+def unsplit(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` marked to be read whole by every worker: for validation passes, so that
+    every worker computes the same figures over every record.
+
+    Split by FILE, a pass would hold fewer records than it declares on each worker; split by
+    DATA, TensorFlow's rewrite broke the autoencoders' pass here ("input depth must be evenly
+    divisible by filter depth" on worker 1), and a pass shorter than one global batch gives
+    the workers first batches of different sizes, which Keras' first reduce cannot take.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options)
+
+
 @contextlib.contextmanager
 def workdir(placement: Placement, out: Path, restart: bool):
     """The folder this process writes models, checkpoints and logs into.

@@ -82,9 +82,8 @@ def _train_autoencoder(s: Settings, placement: distribute.Placement, out: Path, 
     train, how = _split(s, placement, source, train, sources.shard_paths(manifest, sources.TRAIN, name))
     steps = s.steps_per_epoch or sources.steps(
         sources.record_count(manifest, sources.TRAIN, name), s.batch_size)
-    val = (_whole_pass(placement, data.autoencoder_dataset(source, sources.VAL, name, stream, s.ae_size,
-                                                           training=False))
-           if sources.record_count(manifest, sources.VAL, name) else None)
+    val = _validation(s, placement, sources.record_count(manifest, sources.VAL, name), lambda: (
+        data.autoencoder_dataset(source, sources.VAL, name, stream, s.ae_size, training=False)))
     announce(f"autoencoder {name}: epochs {s.epochs} x {steps} steps x batch {s.batch_size}"
              + _distributed(s, placement, how))
     fingerprint = {**_fingerprint(s, AUTOENCODER_SETTINGS), "class": name}
@@ -146,8 +145,9 @@ def _classifier_inputs(s: Settings, placement: distribute.Placement, source: Dat
     train = data.classifier_dataset(source, sources.TRAIN, stream, training=True)
     train, how = _split(s, placement, source, train, sources.shard_paths(manifest, sources.TRAIN))
     steps = s.steps_per_epoch or sources.steps(sources.primary_count(manifest, sources.TRAIN), s.batch_size)
-    val = (_whole_pass(placement, data.classifier_dataset(source, sources.VAL, stream, training=False))
-           if sources.shard_paths(manifest, sources.VAL) else None)
+    count = sources.primary_count(manifest, sources.VAL) if sources.shard_paths(manifest, sources.VAL) else 0
+    val = _validation(s, placement, count, lambda: (
+        data.classifier_dataset(source, sources.VAL, stream, training=False)))
     return train, steps, val, how
 
 
@@ -160,10 +160,12 @@ def _split(s: Settings, placement: distribute.Placement, source: Dataset, train,
     return distribute.shard_input(train, how), how
 
 
-def _whole_pass(placement: distribute.Placement, dataset):
-    """A validation pass split between workers by DATA: split by FILE, each worker would read
-    fewer records than the pass declares (``data._epochs``) and fail."""
-    return distribute.shard_input(dataset, "data") if placement.workers > 1 else dataset
+def _validation(s: Settings, placement: distribute.Placement, count: int, make):
+    """The validation pass ``make()`` over ``count`` records, whole on every worker
+    (``distribute.unsplit``); None without records."""
+    if not count:
+        return None
+    return distribute.unsplit(make()) if placement.workers > 1 else make()
 
 
 def _distributed(s: Settings, placement: distribute.Placement, how: str | None) -> str:

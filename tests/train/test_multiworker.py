@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -49,7 +50,8 @@ def tf_configs(workers: int) -> list[str]:
             for i in range(workers)]
 
 
-def start(shards, out: Path, workers: int, args: list[str], scratch: Path) -> list[subprocess.Popen]:
+def start(shards, out: Path, workers: int, args: list[str], scratch: Path,
+          stage: str = "classifier") -> list[subprocess.Popen]:
     """The workers of one run, each `python -m cxrpipe.cli train classifier` with its TF_CONFIG
     and its own TMPDIR (so that a worker's leftovers can be looked for); logs in
     ``scratch/{out.name}-{i}.log``."""
@@ -61,7 +63,7 @@ def start(shards, out: Path, workers: int, args: list[str], scratch: Path) -> li
                "TF_CPP_MIN_LOG_LEVEL": "2"}
         log = open(scratch / f"{out.name}-{i}.log", "wb")
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "cxrpipe.cli", "train", "classifier", "--dataset", shards.root,
+            [sys.executable, "-m", "cxrpipe.cli", "train", stage, "--dataset", shards.root,
              "--out", str(out), "--distribute", "multiworker", *args],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
     return procs
@@ -86,8 +88,9 @@ def kill(procs: list[subprocess.Popen]) -> None:
             proc.wait(30)
 
 
-def run(shards, out: Path, workers: int, args: list[str], scratch: Path) -> list[str]:
-    procs = start(shards, out, workers, args, scratch)
+def run(shards, out: Path, workers: int, args: list[str], scratch: Path,
+        stage: str = "classifier") -> list[str]:
+    procs = start(shards, out, workers, args, scratch, stage)
     try:
         return finish(procs, scratch, out)
     finally:
@@ -167,6 +170,29 @@ def _epoch(metadata: Path) -> int:
         except (json.JSONDecodeError, KeyError):
             time.sleep(0.05)  # caught between Keras' open and write
     raise AssertionError(f"unreadable {metadata}")
+
+
+def test_both_stages_train_on_two_workers(shards, tmp_path):
+    """Autoencoders, then the classifier that feeds on them, each on 2 workers, validation
+    passes included (Mass has 4 validation records, fewer than one global batch)."""
+    out, common = tmp_path / "both", ["--image-size", "32", "--batch-size", "8", "--epochs", "1",
+                                      "--steps-per-epoch", "2", "--progress", "epoch"]
+    logs = run(shards, out, 2, [*common, "--classes", "Mass,No Finding", "--ae-size", "16"], tmp_path,
+               stage="autoencoders")
+    assert logs[0].count("val_loss") == 2 and _figures(logs[0], "val_loss") == _figures(logs[1], "val_loss")
+    assert {p.name for p in (out / "autoencoders").iterdir()} == {"Mass.keras", "No_Finding.keras"}
+    logs = run(shards, out, 2, [*common, "--classes", "Mass,No Finding", "--backbone", "small"], tmp_path)
+    assert "2 autoencoders" in logs[0] and "val_loss" in logs[0]
+    print(f"\nmultiworker, both stages: val_auc chief {_figures(logs[0], 'val_auc')}, "
+          f"other worker {_figures(logs[1], 'val_auc')}")
+    model = models.load_model(out / "classifier.keras")
+    assert {"error_autoencoder_Mass", "error_autoencoder_No_Finding"} <= {layer.name for layer in model.layers}
+    assert not list((tmp_path / "tmp-both-1").glob(distribute.SCRATCH_PREFIX + "*"))
+
+
+def _figures(log: str, name: str) -> list[str]:
+    """The values Keras printed for ``name`` (``name: 0.1234``), in order."""
+    return re.findall(rf"\b{name}: ([0-9.]+)", log)
 
 
 def test_a_global_batch_the_replicas_cannot_share_is_refused_by_every_worker(shards, tmp_path):

@@ -126,6 +126,7 @@ def test_two_workers_train_as_one_worker_on_the_same_global_batch(shards, tmp_pa
     assert events and all(f".{chief_pid}." in e.name for e in events), events
     assert not list((tmp_path / "tmp-two-1").glob(distribute.SCRATCH_PREFIX + "*"))
     assert (tmp_path / "two" / "train_config.json").is_file()
+    assert (tmp_path / "two" / "logs" / "classifier.csv").read_text().count("\n") == 2  # header, epoch 0
 
 
 def _pid(log: str, out: Path) -> int:

@@ -1,4 +1,5 @@
-"""The models: backbones, the per-class convolutional autoencoder and the combined classifier.
+"""The models: the per-class convolutional autoencoder and the combined classifier (the
+backbones, by name, are ``backbones``'s).
 
 The classifier (the "code of conduct" model) reads one image in [-1, 1], 3 channels. Its
 backbone's pooled features are concatenated with the reconstruction error of each class's
@@ -8,101 +9,17 @@ sigmoid head: multi-label, so no softmax. Nothing flattens a feature map into a 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
 from keras import layers, ops
 
 from cxrpipe.errors import UserError
+from cxrpipe.train.backbones import BN_MOMENTUM
 from cxrpipe.train.data import gray_view
 
-IMAGENET_NOTOP = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_notop.h5"
-MIN_INCEPTION_SIZE = 75  # Keras' InceptionResNetV2 refuses smaller inputs
-SMALL_WIDTHS = (16, 32, 64, 128)
-# Short runs (the small backbone's use) leave BatchNormalization's moving statistics behind
-# the weights at Keras' default momentum of 0.99; 0.9 keeps inference close to training.
-BN_MOMENTUM = 0.9
 AE_WIDTHS = (16, 32, 64)
 AE_CODE_CHANNELS = 8
-
-
-def _inception_resnet_v2(size: int) -> keras.Model:
-    if size < MIN_INCEPTION_SIZE:
-        raise UserError(f"--image-size: Inception-ResNet-v2 needs at least {MIN_INCEPTION_SIZE} "
-                        f"pixels, got {size} (or use --backbone small)")
-    return keras.applications.InceptionResNetV2(
-        include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
-
-
-def _small_cnn(size: int) -> keras.Model:
-    """A compact CNN for CPUs and tests: per width, a stride-2 and a plain 3x3 conv."""
-    inputs = keras.Input((size, size, 3))
-    x = inputs
-    for width in SMALL_WIDTHS:
-        for strides in (2, 1):
-            x = layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=BN_MOMENTUM)(x)
-            x = layers.Activation("relu")(x)
-    return keras.Model(inputs, layers.GlobalAveragePooling2D()(x), name="small_cnn")
-
-
-BACKBONES = {"inception_resnet_v2": _inception_resnet_v2, "small": _small_cnn}
-
-
-def build_backbone(name: str, image_size: int, weights: str | None = None) -> keras.Model:
-    """A backbone: (size, size, 3) in [-1, 1] -> pooled features (batch, channels).
-
-    Args:
-        name: a key of ``BACKBONES``.
-        image_size: input side in pixels.
-        weights: None/``none`` (random), a local weights file, or ``imagenet`` (see
-            ``resolve_weights``). Nothing is downloaded.
-
-    Raises:
-        UserError: unknown backbone, image too small, or weights that cannot be used.
-    """
-    if name not in BACKBONES:
-        raise UserError(f"--backbone: expected one of {', '.join(BACKBONES)}, got {name!r}")
-    model = BACKBONES[name](image_size)
-    path = resolve_weights(weights, name)
-    if path is not None:
-        try:
-            model.load_weights(str(path))
-        except (ValueError, OSError, KeyError) as exc:
-            raise UserError(f"--weights {path}: cannot load into {name} at {image_size} px: "
-                            f"{exc}") from None
-    return model
-
-
-def keras_home() -> Path:
-    """Where Keras keeps downloaded files: ``$KERAS_HOME`` or ``~/.keras``."""
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-
-
-def resolve_weights(weights: str | None, backbone: str) -> Path | None:
-    """The local file to load ``--weights`` from; None for random initialization.
-
-    ``imagenet`` means Keras' ImageNet file for Inception-ResNet-v2 without its top, and only
-    when it is already in ``keras_home()/models``: nothing is downloaded at run time.
-
-    Raises:
-        UserError: the file does not exist, or ``imagenet`` for another backbone.
-    """
-    if weights is None or weights.lower() == "none":
-        return None
-    if weights.lower() == "imagenet":
-        if backbone != "inception_resnet_v2":
-            raise UserError(f"--weights imagenet exists only for inception_resnet_v2, not {backbone}")
-        path = keras_home() / "models" / IMAGENET_NOTOP
-        if not path.is_file():
-            raise UserError(f"--weights imagenet: {path} is not there, and nothing is downloaded "
-                            f"at run time; copy {IMAGENET_NOTOP} there or pass --weights PATH")
-        return path
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise UserError(f"--weights {weights}: no such file (give a local .h5 or .keras file)")
-    return path
 
 
 def build_autoencoder(size: int, name: str = "autoencoder") -> keras.Model:
@@ -170,7 +87,7 @@ def build_classifier(backbone: keras.Model, autoencoders: list[keras.Model], num
     """The combined model: backbone features + per-class reconstruction errors -> sigmoid head.
 
     Args:
-        backbone: from ``build_backbone``.
+        backbone: from ``backbones.build_backbone``.
         autoencoders: one per class, in any order (each adds one error feature); they are
             frozen. Empty: the backbone's features alone.
         num_classes: outputs of the head.
@@ -201,5 +118,6 @@ def _error_features(inputs, autoencoders: list[keras.Model]):
 
 
 def load_model(path: Path) -> keras.Model:
-    """A model saved by the trainer (this module registers the custom layers it needs)."""
+    """A model saved by the trainer (this module and ``backbones`` register the custom
+    layers it needs)."""
     return keras.models.load_model(path, compile=False)

@@ -14,7 +14,7 @@ from cxrpipe.train import sources
 
 DISTRIBUTE = ("none", "mirrored", "multiworker")   # distribute.STRATEGIES has one entry per name
 INPUT_SHARDING = ("auto", "file", "data")          # how multiworker splits the training input
-BACKBONES = ("inception_resnet_v2", "small")
+BACKBONES = ("inception_resnet_v2", "densenet121", "resnet50", "mobilenet_v2", "small")  # backbones.BACKBONES
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,8 @@ class Settings:
     weights: str | None = None
     autoencoders: bool = True
     dropout: float = 0.2
+    crop_fraction: float = 1.0       # below 1: random crops in training, center crop after
+    accumulate: int = 1              # batches whose gradients make one update
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cxrpipe.cli import main
-from cxrpipe.train import distribute, loop, models, settings
+from cxrpipe.train import backbones, distribute, loop, settings
 
 QUIET = ["--progress", "none"]
 
@@ -17,7 +17,7 @@ def test_a_near_miss_class_gets_did_you_mean(shards, tmp_path, capsys):
 
 
 def test_the_choices_are_the_trainers_registries():
-    assert settings.BACKBONES == tuple(models.BACKBONES)
+    assert settings.BACKBONES == tuple(backbones.BACKBONES)
     assert settings.DISTRIBUTE == tuple(distribute.STRATEGIES)
     assert settings.INPUT_SHARDING == ("auto", *distribute.POLICIES)
     assert loop.Settings is settings.Settings

@@ -11,11 +11,12 @@ import pytest
 from cxrpipe.dataset import open_dataset
 from cxrpipe.errors import UserError
 from cxrpipe.storage import StorageConfig
-from cxrpipe.train import data, models, sources
+from cxrpipe.train import backbones, data, models, sources
 from cxrpipe.train.losses import WeightedBinaryCrossentropy
 from cxrpipe.train.loop import precision
 
 SIZE, AE_SIZE = 64, 32
+INCEPTION_MIN = backbones.BACKBONES["inception_resnet_v2"].min_size  # 75, Keras' own
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_autoencoder_builds_small_and_learns(batch):
 def test_combined_classifier_builds_and_one_step_lowers_the_loss(batch):
     keras.utils.set_random_seed(0)
     autoencoders = [models.build_autoencoder(AE_SIZE, name=f"autoencoder_{i}") for i in range(4)]
-    backbone = models.build_backbone("small", SIZE)
+    backbone = backbones.build_backbone("small", SIZE)
     model = models.build_classifier(backbone, autoencoders, num_classes=4, image_size=SIZE)
     kinds = {type(layer).__name__ for layer in sublayers(model)}
     assert "Flatten" not in kinds and "Softmax" not in kinds
@@ -83,8 +84,8 @@ def test_combined_classifier_builds_and_one_step_lowers_the_loss(batch):
 
 def test_inception_resnet_v2_builds_and_trains_one_step():
     keras.utils.set_random_seed(0)
-    backbone = models.build_backbone("inception_resnet_v2", models.MIN_INCEPTION_SIZE)
-    model = models.build_classifier(backbone, [], num_classes=3, image_size=models.MIN_INCEPTION_SIZE)
+    backbone = backbones.build_backbone("inception_resnet_v2", INCEPTION_MIN)
+    model = models.build_classifier(backbone, [], num_classes=3, image_size=INCEPTION_MIN)
     assert backbone.output.shape[-1] == 1536          # pooled, never flattened
     assert 50e6 < model.count_params() < 60e6         # Keras' 54.3 M + a 1536 x 3 head
     # eager: tracing the full graph takes over a minute on this CPU, one eager step seconds
@@ -96,13 +97,13 @@ def test_inception_resnet_v2_builds_and_trains_one_step():
     before, after = two_steps(model, x, y)
     assert after < before
     with pytest.raises(UserError, match="at least 75"):
-        models.build_backbone("inception_resnet_v2", 64)
+        backbones.build_backbone("inception_resnet_v2", 64)
 
 
 def test_mixed_precision_computes_in_float16_and_keeps_float32_weights(batch):
     with precision(True):
         autoencoder = models.build_autoencoder(AE_SIZE)
-        model = models.build_classifier(models.build_backbone("small", SIZE), [autoencoder], 4, SIZE)
+        model = models.build_classifier(backbones.build_backbone("small", SIZE), [autoencoder], 4, SIZE)
         model.compile(keras.optimizers.Adam(1e-3), WeightedBinaryCrossentropy([1.0] * 4))
     assert keras.mixed_precision.global_policy().name == "float32"   # restored
     conv = next(layer for layer in sublayers(model) if isinstance(layer, keras.layers.Conv2D))
@@ -112,23 +113,3 @@ def test_mixed_precision_computes_in_float16_and_keeps_float32_weights(batch):
     images, labels = batch[0][:4], batch[1][:4]
     assert model.predict_on_batch(images).dtype == np.float32
     assert np.isfinite(model.train_on_batch(images, labels))
-
-
-def test_weights_load_from_a_local_file_only(tmp_path, monkeypatch):
-    source = models.build_backbone("small", 32)
-    path = tmp_path / "small.weights.h5"
-    source.save_weights(path)
-    loaded = models.build_backbone("small", 32, str(path))
-    assert all(np.array_equal(a, b) for a, b in zip(source.get_weights(), loaded.get_weights()))
-    with pytest.raises(UserError, match="no such file"):
-        models.build_backbone("small", 32, str(tmp_path / "missing.h5"))
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    with pytest.raises(UserError, match="nothing is downloaded at run time"):
-        models.resolve_weights("imagenet", "inception_resnet_v2")
-    with pytest.raises(UserError, match="only for inception_resnet_v2"):
-        models.resolve_weights("imagenet", "small")
-    cached = tmp_path / "keras" / "models" / models.IMAGENET_NOTOP
-    cached.parent.mkdir(parents=True)
-    cached.write_bytes(b"")
-    assert models.resolve_weights("imagenet", "inception_resnet_v2") == cached
-    assert models.resolve_weights("none", "small") is None

@@ -129,6 +129,8 @@ COUNT = int_range(1)                      # at least one: epochs, batches, sampl
 VERSION = int_range(1, 999_999)           # a dataset version (_manifests/vNNNNNN.json)
 POSITIVE = float_range(0.0, low_open=True)   # a learning rate, seconds between polls
 DROPOUT = float_range(0.0, 1.0, high_open=True)
+CROP = float_range(0.25, 1.0)             # crop side over resized side; 1: no crop
+ACCUMULATE = int_range(1, 1024)           # batches a gradient update averages
 RECALL = float_range(0.0, 1.0, low_open=True)
 RESAMPLES = int_range(0, 100_000)         # bootstrap resamples; 0 turns the intervals off
 BINS = int_range(1, 1000)                 # calibration bins

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .. import storage
 from ..errors import UserError
-from ..flagtypes import BINS, COUNT, DROPOUT, MAP_THRESHOLD, MODEL_DIRS, POSITIVE, RECALL, RESAMPLES, VERSION
+from ..flagtypes import (ACCUMULATE, BINS, COUNT, CROP, DROPOUT, MAP_THRESHOLD, MODEL_DIRS, POSITIVE, RECALL,
+                         RESAMPLES, VERSION)
 from ..train.settings import BACKBONES, DISTRIBUTE, INPUT_SHARDING, EvalSettings, Settings
 from .options import add_classes, add_seed, add_version, group, storage_config
 
@@ -49,7 +50,14 @@ def _common_options() -> argparse.ArgumentParser:
     add_classes(p, "to train", "as the manifest spells them; every class with training shards")
     p.add_argument("--image-size", type=COUNT, default=Settings.image_size,
                    help=f"side of the backbone's input in pixels {COUNT}")
+    p.add_argument("--crop-fraction", type=CROP, default=Settings.crop_fraction, metavar="F",
+                   help="below 1: resize to --image-size/F, train on seeded random crops of "
+                        "--image-size and evaluate/predict on the center crop (0.875: 256 -> 224, "
+                        f"1024 -> 896); 1: the whole image resized {CROP}")
     p.add_argument("--batch-size", type=COUNT, default=Settings.batch_size, help=f"global batch size {COUNT}")
+    p.add_argument("--accumulate", type=ACCUMULATE, default=Settings.accumulate, metavar="N",
+                   help="average the gradients of N batches into one update (an effective batch "
+                        f"of N x --batch-size) {ACCUMULATE}")
     p.add_argument("--epochs", type=COUNT, default=Settings.epochs,
                    help=f"total epochs (a resumed run trains the rest) {COUNT}")
     p.add_argument("--steps-per-epoch", type=COUNT, default=Settings.steps_per_epoch,
@@ -83,10 +91,12 @@ def _progress(p, help_text: str) -> None:
 
 def _classifier_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", default=Settings.backbone, choices=BACKBONES,
-                   help="Keras' Inception-ResNet-v2, or a compact CNN for CPUs and tests")
+                   help="Keras' Inception-ResNet-v2 (the original pipeline), DenseNet-121 (CheXNet), "
+                        "ResNet-50 (the SageMaker recipe), MobileNetV2 (edge), or a compact CNN "
+                        "for CPUs and tests")
     p.add_argument("--weights", default=WEIGHTS, metavar="PATH|imagenet|none",
-                   help="backbone weights: a local .h5/.keras file, or imagenet when Keras' file "
-                        "is already in ~/.keras/models (nothing is downloaded at run time)")
+                   help="backbone weights: a local .h5/.keras file, or imagenet: Keras' file in "
+                        "~/.keras/models ($KERAS_HOME), downloaded there by Keras if absent")
     p.add_argument("--autoencoders", action=argparse.BooleanOptionalAction, default=Settings.autoencoders,
                    help="feed the per-class reconstruction errors to the head "
                         "(--no-autoencoders: the backbone's features alone)")
@@ -152,6 +162,7 @@ def settings(args) -> Settings:
         steps_per_epoch=args.steps_per_epoch, learning_rate=args.learning_rate,
         mixed_precision=args.mixed_precision, distribute=args.distribute,
         input_sharding=args.input_sharding, sync_batch_norm=args.sync_batch_norm, seed=args.seed,
+        crop_fraction=args.crop_fraction, accumulate=args.accumulate,
         shuffle_buffer=args.shuffle_buffer, restart=args.restart, verbose=PROGRESS[args.progress],
         **stage)
 

@@ -3,8 +3,9 @@
 Shards are read interleaved (local files with ``TFRecordDataset``; ``s3://`` through
 cxrpipe's storage layer, because TensorFlow 2.16+ has no S3 file system of its own and the
 storage layer honours ``--s3-endpoint``, the AWS credential chain and the retries), parsed
-with the one declared feature spec, JPEG-decoded, resized, made 3-channel and scaled to
-[-1, 1] as Inception-ResNet-v2 expects, shuffled, batched and prefetched.
+with the one declared feature spec, JPEG-decoded, resized, cropped (random in training,
+centered otherwise, when ``Stream.crop_fraction`` < 1), made 3-channel and scaled to [-1, 1]
+(each backbone rescales that inside the model), shuffled, batched and prefetched.
 
 Two streams: the classifier's takes the primary copy of each version once per epoch
 (``image/primary``) with its labels; an autoencoder's takes every record of one class
@@ -34,13 +35,16 @@ class Stream:
     """How records become batches.
 
     Attributes:
-        image_size: side of the images fed to the backbone (resized from the stored size).
+        image_size: side of the images fed to the backbone.
         batch_size: global batch size (split over the replicas of a distribution strategy).
         class_index: positions of the trained classes in the manifest's class list.
         mask_uncertain: label uncertain entries ``UNKNOWN`` (the ``ignore`` policy).
         seed: seed of the file order and of the shuffle.
         shuffle_buffer: records held by the shuffle.
         cycle_length: shards read at once.
+        crop_fraction: ``image_size`` over the side the stored image is resized to first
+            (``resize_side``); below 1, training takes seeded random crops of ``image_size``
+            and every other use the center crop (1: the whole image, resized).
     """
 
     image_size: int
@@ -50,6 +54,7 @@ class Stream:
     seed: int = 0
     shuffle_buffer: int = 1024
     cycle_length: int = 4
+    crop_fraction: float = 1.0
 
 
 def classifier_dataset(source: Dataset, split: str, stream: Stream, training: bool) -> tf.data.Dataset:
@@ -67,8 +72,16 @@ def classifier_dataset(source: Dataset, split: str, stream: Stream, training: bo
     examples = records.map(parse, num_parallel_calls=AUTOTUNE)
     examples = examples.filter(lambda ex: ex[features.PRIMARY] == 1)
     examples = _epochs(examples, stream, training, sources.primary_count(source.manifest, split))
-    pairs = examples.map(lambda ex: (decode_image(ex[features.ENCODED], stream.image_size),
-                                     _labels(ex, stream)), num_parallel_calls=AUTOTUNE)
+    if training and stream.crop_fraction < 1.0:
+        # Crops seeded by (seed, position in the stream): the same for a given --seed whatever
+        # the parallelism, and new each epoch (the position keeps counting through repeats).
+        pairs = examples.enumerate().map(
+            lambda i, ex: (random_crop_input(decode_gray(ex[features.ENCODED]), stream, i),
+                           _labels(ex, stream)), num_parallel_calls=AUTOTUNE)
+    else:
+        pairs = examples.map(lambda ex: (decode_image(ex[features.ENCODED], stream.image_size,
+                                                      stream.crop_fraction),
+                                         _labels(ex, stream)), num_parallel_calls=AUTOTUNE)
     return pairs.batch(stream.batch_size).prefetch(AUTOTUNE)
 
 
@@ -104,15 +117,16 @@ def autoencoder_dataset(source: Dataset, split: str, partition: str, stream: Str
     examples = _epochs(examples, stream, training, count)
 
     def view(ex):
-        image = gray_view(decode_image(ex[features.ENCODED], stream.image_size)[None], ae_size)[0]
+        pixels = decode_image(ex[features.ENCODED], stream.image_size, stream.crop_fraction)
+        image = gray_view(pixels[None], ae_size)[0]
         return image, image
 
     return examples.map(view, num_parallel_calls=AUTOTUNE).batch(stream.batch_size).prefetch(AUTOTUNE)
 
 
-def decode_image(encoded: tf.Tensor, size: int) -> tf.Tensor:
+def decode_image(encoded: tf.Tensor, size: int, crop_fraction: float = 1.0) -> tf.Tensor:
     """JPEG bytes -> float32 (size, size, 3) in [-1, 1]: ``model_input`` of the decoded gray."""
-    return model_input(decode_gray(encoded), size)
+    return model_input(decode_gray(encoded), size, crop_fraction)
 
 
 def decode_gray(encoded: tf.Tensor) -> tf.Tensor:
@@ -120,14 +134,37 @@ def decode_gray(encoded: tf.Tensor) -> tf.Tensor:
     return tf.io.decode_jpeg(encoded, channels=1)
 
 
-def model_input(gray: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 gray (..., H, W, 1) -> float32 (..., size, size, 3) in [-1, 1]: resized, gray
-    copied to 3 channels, scaled as Inception-ResNet-v2's ``preprocess_input`` does.
+def resize_side(size: int, crop_fraction: float) -> int:
+    """The side the image is resized to before a crop of ``size``: the recipes' 256 for 224
+    (fraction 0.875), 1024 for 896."""
+    return max(size, round(size / crop_fraction))
 
-    The transform ``modeldir.INPUT_TRANSFORM`` names: training, `predict` and the exported
-    models' serving signature all apply this one function.
+
+def model_input(gray: tf.Tensor, size: int, crop_fraction: float = 1.0) -> tf.Tensor:
+    """uint8 gray (..., H, W, 1) -> float32 (..., size, size, 3) in [-1, 1]: resized to
+    ``resize_side``, center-cropped to ``size``, gray copied to 3 channels, scaled as
+    Inception-ResNet-v2's ``preprocess_input`` does (each backbone rescales inside the model).
+
+    The transform ``modeldir.INPUT_TRANSFORM`` names, with the card's ``crop_fraction``:
+    evaluation, `predict` and the exported models' serving signature all apply it.
     """
-    gray = tf.image.resize(gray, (size, size), method="bilinear", antialias=True)
+    side = resize_side(size, crop_fraction)
+    gray = tf.image.resize(gray, (side, side), method="bilinear", antialias=True)
+    start = (side - size) // 2
+    return _scaled(gray[..., start:start + size, start:start + size, :])
+
+
+def random_crop_input(gray: tf.Tensor, stream: Stream, index: tf.Tensor) -> tf.Tensor:
+    """``model_input``'s training twin for one uint8 (H, W, 1) image: a random crop of
+    ``stream.image_size`` where the center crop would be, drawn from (``stream.seed``, index)."""
+    side = resize_side(stream.image_size, stream.crop_fraction)
+    gray = tf.image.resize(gray, (side, side), method="bilinear", antialias=True)
+    seed = tf.stack([tf.constant(stream.seed, tf.int64), tf.cast(index, tf.int64)])
+    crop = tf.image.stateless_random_crop(gray, (stream.image_size, stream.image_size, 1), seed=seed)
+    return _scaled(crop)
+
+
+def _scaled(gray: tf.Tensor) -> tf.Tensor:
     return inception_resnet_v2.preprocess_input(tf.image.grayscale_to_rgb(gray))
 
 

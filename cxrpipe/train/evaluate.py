@@ -38,7 +38,7 @@ def evaluate(s: EvalSettings) -> dict:
     version = s.version if s.dataset or s.version else card.dataset_version
     source = open_dataset(s.dataset or card.dataset, s.storage, version).require_shards()
     classes = card.classes
-    stream = _stream(source, classes, card.image_size, s.batch_size)
+    stream = _stream(source, classes, card, s.batch_size)
     model = models.load_model(Path(s.out) / card.model)
     test = predict(model, source, s.split, stream, s.verbose)
     tuning = _tuning_scores(model, source, stream, s)
@@ -54,12 +54,12 @@ def evaluate(s: EvalSettings) -> dict:
     return report
 
 
-def _stream(source: Dataset, classes, image_size: int, batch_size: int) -> data.Stream:
+def _stream(source: Dataset, classes, card: modeldir.ModelCard, batch_size: int) -> data.Stream:
     try:
         index = sources.class_index(source.manifest, classes)
     except ValueError as exc:
         raise UserError(f"{source.root} cannot score this model: {exc}") from None
-    return data.Stream(image_size, batch_size, index,
+    return data.Stream(card.image_size, batch_size, index, crop_fraction=card.crop_fraction,
                        mask_uncertain=sources.uncertain_policy(source.manifest) == "ignore")
 
 

@@ -10,7 +10,8 @@ name with spaces as ``_`` (``No_Finding``). An edge device then needs only the r
 TFLite has no builtin for the antialiased resize (TensorFlow's ScaleAndTranslate), and the
 Flex delegate that would run it is what an edge build leaves out. The resize is linear and
 separable, so the TFLite model applies it as two matrix products whose matrices are
-``tf.image.resize`` of the identity: the same weights, with TFLite builtins only.
+``tf.image.resize`` of the identity: the same weights, with TFLite builtins only. The card's
+center crop is the rows of those matrices that fall inside it.
 """
 
 from __future__ import annotations
@@ -68,9 +69,12 @@ def resize_matrix(n_in: int, n_out: int) -> tf.Tensor:
     return tf.transpose(resized[:, :, 0, 0])
 
 
-def model_input_by_matrices(gray: tf.Tensor, size: int) -> tf.Tensor:
-    """``data.model_input`` of a square uint8 (batch, S, S, 1) batch, resize as matrices."""
-    matrix = resize_matrix(gray.shape[1], size)
+def model_input_by_matrices(gray: tf.Tensor, size: int, crop_fraction: float = 1.0) -> tf.Tensor:
+    """``data.model_input`` of a square uint8 (batch, S, S, 1) batch, resize and center crop
+    as matrices."""
+    side = data.resize_side(size, crop_fraction)
+    start = (side - size) // 2
+    matrix = resize_matrix(gray.shape[1], side)[start:start + size]
     pixels = tf.cast(gray[..., 0], tf.float32)
     rows = tf.einsum("os,bsw->bow", matrix, pixels)
     resized = tf.einsum("bow,pw->bop", rows, matrix)[..., None]
@@ -83,7 +87,8 @@ def _serve(predictor: infer.Predictor, transform, batch: int | None):
     spec = tf.TensorSpec((batch, size, size, 1), tf.uint8, name=INPUT_NAME)
 
     def serve(image):
-        probabilities = predictor.model(transform(image, card.image_size), training=False)
+        probabilities = predictor.model(transform(image, card.image_size, card.crop_fraction),
+                                        training=False)
         return {name: probabilities[:, i] for i, name in enumerate(names)}
 
     return serve, spec

@@ -41,7 +41,9 @@ class Predictor:
 
     def pixels(self, jpegs: list[bytes]) -> tf.Tensor:
         """The model's input batch, float32 (n, size, size, 3), from stored-form JPEGs."""
-        return tf.stack([data.decode_image(tf.constant(j), self.card.image_size) for j in jpegs])
+        card = self.card
+        return tf.stack([data.decode_image(tf.constant(j), card.image_size, card.crop_fraction)
+                         for j in jpegs])
 
     def scores(self, pixels: tf.Tensor) -> np.ndarray:
         """Per-class probabilities of a ``pixels`` batch, (n, classes) float64, in the card's

@@ -35,7 +35,7 @@ import tensorflow as tf
 from cxrpipe import labels, storage
 from cxrpipe.dataset import Dataset, open_dataset
 from cxrpipe.errors import UserError
-from cxrpipe.train import data, distribute, modeldir, models, sources
+from cxrpipe.train import backbones, data, distribute, modeldir, models, sources
 from cxrpipe.train.losses import MaskedAUC, WeightedBinaryCrossentropy
 from cxrpipe.train.settings import Settings  # re-exported: the CLI reads it without TensorFlow
 
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 # The settings each stage's checkpoints depend on: resuming under others is refused.
 _COMMON = ("dataset", "image_size", "batch_size", "learning_rate", "mixed_precision", "seed",
-           "shuffle_buffer")
+           "shuffle_buffer", "crop_fraction", "accumulate")
 AUTOENCODER_SETTINGS = _COMMON + ("ae_size",)
 CLASSIFIER_SETTINGS = _COMMON + ("backbone", "weights", "autoencoders", "dropout")
 
@@ -123,7 +123,7 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
              + ", ".join(f"{c} {w:g}" for c, w in zip(classes, loss.positive_weights)))
 
     def build() -> keras.Model:
-        backbone = models.build_backbone(s.backbone, s.image_size, s.weights)
+        backbone = backbones.build_backbone(s.backbone, s.image_size, s.weights)
         autoencoders = [models.load_model(p) for p in ae_paths]
         return models.build_classifier(backbone, autoencoders, len(classes), s.image_size, s.dropout)
 
@@ -196,7 +196,7 @@ def _card(s: Settings, source: Dataset, classes, ae_paths) -> modeldir.ModelCard
         raise UserError(f"{source.root}: {exc}") from None
     return modeldir.ModelCard(
         dataset=s.dataset, dataset_version=source.manifest.version, classes=tuple(classes),
-        image_size=s.image_size, render=render,
+        image_size=s.image_size, crop_fraction=s.crop_fraction, render=render,
         backbone=s.backbone, weights=s.weights, mixed_precision=s.mixed_precision,
         autoencoders=tuple(str(p.relative_to(s.out)) for p in ae_paths))
 
@@ -210,7 +210,7 @@ def _classes(source: Dataset, s: Settings) -> tuple[str, ...]:
 
 def _stream(s: Settings, source: Dataset, classes) -> data.Stream:
     return data.Stream(
-        image_size=s.image_size, batch_size=s.batch_size,
+        image_size=s.image_size, batch_size=s.batch_size, crop_fraction=s.crop_fraction,
         class_index=sources.class_index(source.manifest, classes),
         mask_uncertain=sources.uncertain_policy(source.manifest) == "ignore",
         seed=s.seed, shuffle_buffer=s.shuffle_buffer)
@@ -226,7 +226,7 @@ def _fit(s: Settings, placement: distribute.Placement, out: Path, stage: str, fi
         model = build()
         if s.sync_batch_norm:
             distribute.synchronize_batch_norm(model)
-        model.compile(optimizer=keras.optimizers.Adam(s.learning_rate), loss=loss, metrics=metrics)
+        model.compile(optimizer=optimizer(s), loss=loss, metrics=metrics)
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     if s.restart:
@@ -238,6 +238,13 @@ def _fit(s: Settings, placement: distribute.Placement, out: Path, stage: str, fi
     history = model.fit(train, epochs=s.epochs, steps_per_epoch=steps, validation_data=val,
                         callbacks=callbacks, verbose=s.verbose, shuffle=False)
     return model, history
+
+
+def optimizer(s: Settings) -> keras.optimizers.Optimizer:
+    """Adam; with ``accumulate`` N > 1, Keras' gradient accumulation: one update every N
+    batches with their mean gradient (batch 256 as 32 x 8 on a GPU that holds 32)."""
+    steps = s.accumulate if s.accumulate > 1 else None
+    return keras.optimizers.Adam(s.learning_rate, gradient_accumulation_steps=steps)
 
 
 def _tensorboard(logs: Path) -> list:

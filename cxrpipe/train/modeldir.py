@@ -9,7 +9,9 @@ What it records, once, when `cxrpipe train classifier` saves the classifier:
   new radiograph goes through exactly the preprocessing of the training JPEGs;
 - ``dataset`` and ``dataset_version``: what it trained on (``evaluate`` scores that version);
 - ``classes`` (the model's output order), ``image_size`` (the model's input side) and
-  ``input_transform`` (the name of the JPEG-to-tensor transform, ``data.INPUT_TRANSFORM``);
+  ``input_transform`` (the name of the JPEG-to-tensor transform, ``data.INPUT_TRANSFORM``)
+  with its ``crop_fraction`` (below 1: resized to ``data.resize_side`` and center-cropped to
+  ``image_size``, the evaluation view of training's random crops);
 - ``thresholds``, once `cxrpipe evaluate` has tuned them: per class, the score at or above
   which a finding is called positive (None where the tuning split had no positive case).
 """
@@ -60,6 +62,7 @@ class ModelCard:
     thresholds: Thresholds | None = None
     code_version: str = __version__
     dataset_version: int | None = None  # the dataset version trained on (None: made before versions)
+    crop_fraction: float = 1.0          # 1: the whole image (cards made before crops)
 
     def to_dict(self) -> dict:
         body = {"format": FORMAT, "format_version": FORMAT_VERSION, **dataclasses.asdict(self)}

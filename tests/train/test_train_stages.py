@@ -88,8 +88,12 @@ def test_user_mistakes_are_one_line(shards, tmp_path, capsys):
     base = ["--dataset", shards.root, "--out", str(tmp_path), *QUIET]
     cases = [
         (["train", "classifier", *base, "--backbone", "small"], "train autoencoders"),
-        (["train", "classifier", *base, "--weights", "imagenet", "--no-autoencoders",
-          "--image-size", "80"], "nothing is downloaded"),
+        (["train", "classifier", *base, "--backbone", "densenet121", "--no-autoencoders",
+          "--image-size", "24"], "densenet121 needs at least 32 pixels"),
+        (["train", "classifier", *base, "--backbone", "small", "--weights", "imagenet",
+          "--no-autoencoders"], "not small"),
+        (["train", "classifier", *base, "--crop-fraction", "1.5"], "argument --crop-fraction"),
+        (["train", "classifier", *base, "--accumulate", "0"], "argument --accumulate"),
         (["train", "autoencoders", *base, "--classes", "Tumour"], "Tumour"),
         (["train", "autoencoders", *base, "--classes", "Hernia"], "Hernia"),
         (["train", "autoencoders", *base, "--epochs", "0"], "argument --epochs: expected an integer >= 1"),

@@ -36,6 +36,7 @@ ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/"
 SMALL_WIDTHS = (16, 32, 64, 128)
 # Short runs (the small backbone's use) leave BatchNormalization's moving statistics behind
 # the weights at Keras' default momentum of 0.99; 0.9 keeps inference close to training.
+# Every backbone's BatchNormalization layers take it.
 BN_MOMENTUM = 0.9
 # Keras has MobileNetV2 ImageNet files (alpha 1.0) for these sides only; at any other side
 # it loads the 224 file, as we do: the convolutions' weights do not depend on the side.
@@ -71,7 +72,13 @@ class Backbone:
 
 def _application(constructor) -> Callable[[int], keras.Model]:
     def build(size: int) -> keras.Model:
-        return constructor(include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
+        model = constructor(include_top=False, weights=None, input_shape=(size, size, 3), pooling="avg")
+        # Keras' 0.99 leaves the moving statistics far behind in short runs from scratch (a
+        # constant output at inference) and adapts slowly from ImageNet's statistics to X-rays.
+        for layer in model.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.momentum = BN_MOMENTUM
+        return model
     return build
 
 

@@ -25,11 +25,20 @@ PREPROCESS = {"inception_resnet_v2": inception_resnet_v2.preprocess_input,
               "mobilenet_v2": mobilenet_v2.preprocess_input}
 
 
+def sublayers(model: keras.Model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from sublayers(layer)
+
+
 @pytest.mark.parametrize("name", sorted(backbones.BACKBONES))
 def test_each_backbone_builds_pooled_at_its_smallest_side(name):
     spec = backbones.BACKBONES[name]
     model = backbones.build_backbone(name, spec.min_size)
     assert model.output.shape == (None, POOLED[name])   # pooled, never flattened
+    norms = [layer for layer in sublayers(model) if isinstance(layer, keras.layers.BatchNormalization)]
+    assert norms and {layer.momentum for layer in norms} == {backbones.BN_MOMENTUM}
     with pytest.raises(UserError, match=f"at least {spec.min_size}"):
         backbones.build_backbone(name, spec.min_size - 1)
 

@@ -30,7 +30,8 @@ from cxrpipe.train import backbones, models
 from cxrpipe.train.losses import WeightedBinaryCrossentropy
 name, size, batch = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-model = models.build_classifier(backbones.build_backbone(name, size), [], 4, size)
+model = models.build_classifier(backbones.build_backbone(name, size), [], 4, size,
+                                scaling=backbones.BACKBONES[name].scaling)
 model.compile(keras.optimizers.Adam(1e-4), WeightedBinaryCrossentropy([2.0] * 4))
 x = np.random.default_rng(0).uniform(-1, 1, (batch, size, size, 3)).astype("float32")
 y = (np.arange(batch * 4).reshape(batch, 4) % 2).astype("float32")

@@ -7,9 +7,10 @@ CPUs and tests.
 
 Every backbone takes the pipeline's one input, 3-channel gray in [-1, 1]. Each family's
 ImageNet weights expect their own scaling (Keras' ``preprocess_input`` modes ``tf``,
-``torch``, ``caffe``), so the backbone model starts with an ``ImagenetScaling`` layer: the
-scaling travels inside the saved model, and `predict`, `export` and Grad-CAM need no code
-of their own for it.
+``torch``, ``caffe``), so the classifier applies an ``ImagenetScaling`` layer before its
+backbone (``models.build_classifier``'s ``scaling``): the scaling travels inside the saved
+model, and `predict`, `export` and Grad-CAM need no code of their own for it. The backbone
+itself stays Keras' flat application, where Grad-CAM finds its last feature map.
 
 ``--weights imagenet`` goes through Keras' mechanism: a file already in
 ``keras_home()/models`` under Keras' own name is loaded as it is (nothing is fetched); an
@@ -126,7 +127,8 @@ BACKBONES = {
 
 
 def build_backbone(name: str, image_size: int, weights: str | None = None) -> keras.Model:
-    """A backbone: (size, size, 3) in [-1, 1] -> pooled features (batch, channels).
+    """A backbone: (size, size, 3) scaled as ``BACKBONES[name].scaling`` says -> pooled
+    features (batch, channels).
 
     Args:
         name: a key of ``BACKBONES``.
@@ -147,11 +149,7 @@ def build_backbone(name: str, image_size: int, weights: str | None = None) -> ke
     path = resolve_weights(weights, name, image_size)
     if path is not None:
         _load(model, path, name, image_size)
-    if spec.scaling == "tf":   # already the pipeline's [-1, 1]: nothing to add
-        return model
-    inputs = keras.Input((image_size, image_size, 3))
-    features = model(ImagenetScaling(spec.scaling, name=f"{spec.scaling}_scaling")(inputs))
-    return keras.Model(inputs, features, name=f"{name}_backbone")
+    return model
 
 
 def _load(model: keras.Model, path: Path, name: str, size: int) -> None:

@@ -102,7 +102,7 @@ def _member_scores(path: Path, card: modeldir.ModelCard, source, classes, s: Eva
     """(labels, scores) on the test split and on the threshold split (or None), columns in
     ``classes`` order."""
     # evaluate's own stream and threshold-split rule, so a member scores here as it does alone
-    stream = evaluate._stream(source, card.classes, card.image_size, s.batch_size)
+    stream = evaluate._stream(source, card.classes, card, s.batch_size)
     model = models.load_model(path / card.model)
     test = evaluate.predict(model, source, s.split, stream, s.verbose)
     tuning = evaluate._tuning_scores(model, source, stream, s)

@@ -34,6 +34,9 @@ def evaluate(s: EvalSettings) -> dict:
     if not 0.0 < s.target_recall <= 1.0:
         raise UserError(f"--target-recall must be in (0, 1], got {s.target_recall}")
     card = modeldir.read(s.out)
+    if s.boxes and card.crop_fraction < 1:
+        raise UserError(f"--boxes: {s.out} was trained with --crop-fraction {card.crop_fraction}; boxes "
+                        f"are mapped to whole images only (not built yet for center crops)")
     box_list = localize.read_boxes(s.boxes, s.storage) if s.boxes else None  # a bad file fails first
     version = s.version if s.dataset or s.version else card.dataset_version
     source = open_dataset(s.dataset or card.dataset, s.storage, version).require_shards()

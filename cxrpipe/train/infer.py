@@ -83,6 +83,9 @@ def predict(predictor: Predictor, uris: list[str], config: storage.StorageConfig
     With ``explain_to``, each scored input's heatmaps are written there as PNGs, listed in
     ``explain.INDEX_FILE`` (rejects get none).
     """
+    if explain_to is not None and predictor.card.crop_fraction < 1:
+        raise UserError(f"--explain: the model was trained with --crop-fraction {predictor.card.crop_fraction}; "
+                        f"heatmaps are drawn over whole images only (not built yet for center crops)")
     params = inputs.primary_params(predictor.card.render)
     rows, entries = [], []
     for start in range(0, len(uris), batch_size):

@@ -125,7 +125,8 @@ def train_classifier(s: Settings, announce=log.info) -> StageResult:
     def build() -> keras.Model:
         backbone = backbones.build_backbone(s.backbone, s.image_size, s.weights)
         autoencoders = [models.load_model(p) for p in ae_paths]
-        return models.build_classifier(backbone, autoencoders, len(classes), s.image_size, s.dropout)
+        return models.build_classifier(backbone, autoencoders, len(classes), s.image_size, s.dropout,
+                                       backbones.BACKBONES[s.backbone].scaling)
 
     auc = MaskedAUC(multi_label=True, num_labels=len(classes), name="auc")
     fingerprint = {**_fingerprint(s, CLASSIFIER_SETTINGS), "classes": list(classes)}

@@ -15,7 +15,7 @@ import keras
 from keras import layers, ops
 
 from cxrpipe.errors import UserError
-from cxrpipe.train.backbones import BN_MOMENTUM
+from cxrpipe.train.backbones import BN_MOMENTUM, ImagenetScaling
 from cxrpipe.train.data import gray_view
 
 AE_WIDTHS = (16, 32, 64)
@@ -83,7 +83,7 @@ class ReconstructionError(layers.Layer):
 
 
 def build_classifier(backbone: keras.Model, autoencoders: list[keras.Model], num_classes: int,
-                     image_size: int, dropout: float = 0.2) -> keras.Model:
+                     image_size: int, dropout: float = 0.2, scaling: str = "tf") -> keras.Model:
     """The combined model: backbone features + per-class reconstruction errors -> sigmoid head.
 
     Args:
@@ -93,9 +93,12 @@ def build_classifier(backbone: keras.Model, autoencoders: list[keras.Model], num
         num_classes: outputs of the head.
         image_size: input side in pixels.
         dropout: dropout rate before the head.
+        scaling: the backbone's ``backbones.BACKBONES[...].scaling``: ``tf`` takes the
+            pipeline's [-1, 1] as it is; ``torch``/``caffe`` go through ``ImagenetScaling``.
     """
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    parts = [backbone(inputs)]
+    scaled = inputs if scaling == "tf" else ImagenetScaling(scaling, name="imagenet_scaling")(inputs)
+    parts = [backbone(scaled)]
     if autoencoders:
         parts.append(_error_features(inputs, autoencoders))
     x = parts[0] if len(parts) == 1 else layers.Concatenate(name="evidence")(parts)

@@ -45,23 +45,28 @@ def test_each_backbone_builds_pooled_at_its_smallest_side(name):
 
 @pytest.mark.parametrize("name", sorted(PREPROCESS))
 def test_the_model_sees_what_kerass_preprocess_input_makes_of_the_image(name):
-    """The pipeline feeds [-1, 1]; inside the backbone, each family's weights get Keras'
+    """The pipeline feeds [-1, 1]; inside the classifier, each family's backbone gets Keras'
     preprocess_input of the same image in [0, 255]. Tolerance 1e-5 (float32 rounding)."""
     size = backbones.BACKBONES[name].min_size
-    model = backbones.build_backbone(name, size)
+    backbone = backbones.build_backbone(name, size)
+    classifier = models.build_classifier(backbone, [], 2, size, scaling=backbones.BACKBONES[name].scaling)
     pixels = np.random.default_rng(1).integers(0, 256, (2, size, size, 3)).astype("float32")
     fed = pixels / 127.5 - 1.0
-    application = model.layers[-1] if backbones.BACKBONES[name].scaling != "tf" else model
-    scaled = model.layers[1](fed).numpy() if application is not model else fed
     want = PREPROCESS[name](pixels.copy())
-    assert np.allclose(scaled, want, atol=1e-5)
-    # and the whole backbone is the application applied to that
-    assert np.allclose(model(fed).numpy(), application(want).numpy(), atol=1e-4)
+    names = [layer.name for layer in classifier.layers]
+    if backbones.BACKBONES[name].scaling == "tf":      # the pipeline's input is already that
+        assert "imagenet_scaling" not in names and np.allclose(fed, want, atol=1e-5)
+        return
+    scaling = classifier.get_layer("imagenet_scaling")
+    assert names.index("imagenet_scaling") < names.index(backbone.name)
+    seen = keras.Model(classifier.inputs[0], scaling.output)(fed).numpy()
+    assert np.allclose(seen, want, atol=1e-4)   # values up to 255: float32 rounding
 
 
 def test_the_scaling_layer_survives_save_and_load(tmp_path):
     backbone = backbones.build_backbone("resnet50", 32)
-    model = models.build_classifier(backbone, [], 2, 32)
+    model = models.build_classifier(backbone, [], 2, 32, scaling="caffe")
+    assert model.get_layer("imagenet_scaling").mode == "caffe"
     model.save(tmp_path / "m.keras")
     loaded = models.load_model(tmp_path / "m.keras")
     x = np.random.default_rng(2).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
@@ -128,8 +133,7 @@ import numpy as np
 from cxrpipe.train import backbones
 name, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 model = backbones.build_backbone(name, size, "imagenet")
-application = model if backbones.BACKBONES[name].scaling == "tf" else model.layers[-1]
-np.savez(out, *application.get_weights())
+np.savez(out, *model.get_weights())
 """
 
 

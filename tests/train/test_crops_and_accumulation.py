@@ -167,6 +167,18 @@ def test_the_card_records_the_crop_and_predict_feeds_the_center_crop(cropped_mod
     assert list(report["per_class"]) == list(shards.classes)
 
 
+def test_heatmaps_and_boxes_say_they_do_not_handle_crops_yet(cropped_model, shards, tmp_path, capsys):
+    image = next((Path(shards.root).parent / "raw" / "images").iterdir())
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("Image Index,Finding Label,Bbox [x,y,w,h],,,\n")
+    for argv, flag in ((["predict", "--model", str(cropped_model), "--out", str(tmp_path / "p.csv"),
+                         "--explain", str(tmp_path / "maps"), str(image)], "--explain"),
+                       (["evaluate", "--out", str(cropped_model), "--boxes", str(boxes), *QUIET], "--boxes")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and flag in err and "crop-fraction 0.875" in err
+
+
 def test_the_exports_apply_the_same_center_crop(cropped_model, gray, tmp_path):
     images = np.stack([gray, np.flip(gray, 1)])
     exact = data.model_input(images, SIZE, FRACTION).numpy()

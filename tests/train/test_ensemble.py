@@ -52,7 +52,7 @@ def test_soft_vote_is_the_mean_of_the_members_probabilities(members, shards):
     own = []
     for m in members:
         card = modeldir.read(m)
-        stream = evaluate._stream(source, card.classes, card.image_size, 32)
+        stream = evaluate._stream(source, card.classes, card, 32)
         labels, scores = evaluate.predict(models.load_model(Path(m) / card.model), source, "test", stream, 0)
         assert np.array_equal(labels, scored.labels)
         own.append(scores)

@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 
 from cxrpipe.cli import main
-from cxrpipe.train import cluster, distribute, losses, models
+from cxrpipe.train import backbones, cluster, distribute, losses, models
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def test_two_workers_train_as_one_worker_on_the_same_global_batch(shards, tmp_pa
 
     one, two = weights(tmp_path / "one/classifier.keras"), weights(tmp_path / "two/classifier.keras")
     keras.utils.set_random_seed(0)  # the run's seed: the weights both started from
-    fresh = models.build_classifier(models.build_backbone("small", 32), [], len(shards.classes), 32, 0.0)
+    fresh = models.build_classifier(backbones.build_backbone("small", 32), [], len(shards.classes), 32, 0.0)
     initial = [np.asarray(w) for w in fresh.get_weights()]
     ratios = [np.linalg.norm(a - b) / np.linalg.norm(a - i) for a, b, i in zip(one, two, initial)]
     apart = max(float(np.abs(a - b).max()) for a, b in zip(one, two))

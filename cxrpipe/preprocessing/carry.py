@@ -8,8 +8,6 @@ only the images in ``dropped`` (changed, relabelled or gone) are left out.
 
 from __future__ import annotations
 
-from collections import Counter
-
 from .. import features, storage, tables
 from ..shards.pieces import PieceBuilder, PieceFile
 from ..shards.plan import ShardRecord, Version, order_key, record_metadata

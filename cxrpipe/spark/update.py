@@ -23,7 +23,7 @@ from ..prefetch import in_order
 from ..preprocessing import update
 from ..preprocessing.carry import carry_index_parts, carry_shard
 from ..preprocessing.plan import Plan
-from ..preprocessing.task import JobContext, TaskResult
+from ..preprocessing.task import JobContext
 from ..shards.writer import ShardContext, part_pieces
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ and only log a warning. DICOM is decoded by cxrpipe.dicom.
 
 import struct
 import zlib
-from io import BytesIO
 from numbers import Integral
 
 import cv2

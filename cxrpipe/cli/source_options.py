@@ -14,7 +14,7 @@ from ..index.mimic import EXTENSIONS as MIMIC_EXTENSIONS
 from ..labels import UNCERTAIN_POLICIES
 from ..params import CLAHE_AT, RESIZES, RenderParams, format_flips
 from ..preprocessing.plan import VIEW_CHOICES, PlanOptions
-from .options import add_classes, add_membership, add_seed, default, group
+from .options import add_classes, add_membership, add_seed, group
 
 # PreprocessJob's defaults; cxrpipe.spark.preprocess loads OpenCV, which --help must not.
 AUGMENT_SPLITS = "train"

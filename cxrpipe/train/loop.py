@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
 from cxrpipe import labels, storage
 from cxrpipe.dataset import Dataset, open_dataset

@@ -1,11 +1,12 @@
 """`--update` on the driver and in Spark: what the current version holds, what is carried
-over, and the carrying jobs. The decisions are ``cxrpipe.preprocessing.update``'s.
+over, and the carrying tasks. The decisions are ``cxrpipe.preprocessing.update``'s.
 
 The plan is narrowed to the inputs that must be processed (new, changed, relabelled); the
 current version's index parts and shards (or, for a preprocess-only version that `run`
-updates, its JPEGs) supply the rest, copied by one task per file. The new version then lists
-the same JPEGs, the same index rows and, for `run`, the same shard bytes as a full run over the
-new index.
+updates, its JPEGs) supply the rest, copied by carrying tasks (index parts in groups, a shard
+or a part's JPEGs each) that run in the same Spark job as the processing tasks. The new version
+then lists the same JPEGs, the same index rows and, for `run`, the same shard bytes as a full
+run over the new index.
 """
 
 from __future__ import annotations

@@ -40,13 +40,20 @@ def roc_auc(labels, scores) -> float | None:
     Returns:
         The AUC, or None when the class has no positive or no negative case.
     """
-    labels, scores = _known(labels, scores)
-    positives = labels == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    if n_pos == 0 or n_neg == 0:
+    scores, positives = _both_classes(labels, scores)
+    if positives is None:
         return None
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     rank_sum = average_ranks(scores)[positives].sum()
     return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _both_classes(labels, scores):
+    """(scores, positive mask) of the known cases; the mask is None when one class is absent
+    (no ROC then)."""
+    labels, scores = _known(labels, scores)
+    positives = labels == 1
+    return scores, positives if positives.any() and not positives.all() else None
 
 
 def average_ranks(values) -> np.ndarray:
@@ -70,11 +77,10 @@ def roc_curve(labels, scores, max_points: int = ROC_POINTS) -> list[list[float]]
     Returns:
         The corners, or None when the class has no positive or no negative case.
     """
-    labels, scores = _known(labels, scores)
-    positives = labels == 1
-    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
-    if n_pos == 0 or n_neg == 0:
+    scores, positives = _both_classes(labels, scores)
+    if positives is None:
         return None
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
     order = np.argsort(-scores, kind="mergesort")
     ranked, hits = scores[order], positives[order]
     last_of_tie = np.r_[ranked[1:] != ranked[:-1], True]  # a threshold takes a whole tie

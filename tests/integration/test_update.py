@@ -135,28 +135,18 @@ def test_run_update_equals_a_full_run_and_reads_no_unchanged_input(revised, tmp_
     assert problems and all(f"/{stem}" in line for line in problems), problems
 
 
-def test_preprocess_update_equals_a_full_preprocess(revised, tmp_path):
+@pytest.mark.parametrize("command", ["preprocess", "run"])
+def test_an_update_of_a_preprocessed_version_equals_a_full_job(revised, tmp_path, command):
+    """preprocess --update, and run --update, which frames the carried JPEGs (no shards to re-key)."""
     raw = revised["raw"]
     out, changed, original = base_version(revised, tmp_path, "preprocess")
     try:
-        assert job("preprocess", raw, revised["second"], out, "--update") == 0
+        assert job(command, raw, revised["second"], out, "--update") == 0
         full = tmp_path / "full"
-        assert job("preprocess", raw, revised["second"], full) == 0
+        assert job(command, raw, revised["second"], full) == 0
     finally:
         changed.write_bytes(original)
-    assert assert_equal_datasets(out, full).kind == "preprocess"
-
-
-def test_run_update_of_a_preprocessed_version_frames_the_carried_jpegs(revised, tmp_path):
-    raw = revised["raw"]
-    out, changed, original = base_version(revised, tmp_path, "preprocess")
-    try:
-        assert job("run", raw, revised["second"], out, "--update") == 0
-        full = tmp_path / "full"
-        assert job("run", raw, revised["second"], full) == 0
-    finally:
-        changed.write_bytes(original)
-    assert assert_equal_datasets(out, full).kind == "run"
+    assert assert_equal_datasets(out, full).kind == command
 
 
 def test_an_update_that_changes_nothing_commits_nothing(revised, tmp_path, capsys):

@@ -55,4 +55,6 @@ def to_parquet(rows: list[dict], schema: pa.Schema) -> bytes:
 
 def from_parquet(data: bytes, columns: list[str] | None = None) -> list[dict]:
     """Parquet file bytes back to rows (of only ``columns``, when given)."""
-    return pq.read_table(io.BytesIO(data), columns=columns).to_pylist()
+    # One thread: a part is small, and pyarrow 26's reader threads abort the process at exit
+    # ("terminate called without an active exception", exit 134) after a threaded read.
+    return pq.read_table(io.BytesIO(data), columns=columns, use_threads=False).to_pylist()

@@ -190,3 +190,15 @@ def test_report_of_an_older_version(grown, tmp_path):
         assert main(["report", str(grown["out"]), "--out", str(tmp_path / version), "--version", version]) == 0
         pages[version] = (tmp_path / version / "index.html").read_text()
     assert pages["1"] != pages["2"]  # version 1's counts, not the current one's
+
+
+def test_versions_exits_zero_as_a_process(grown):
+    """Its own process, as users run it: reading Parquet must not abort the interpreter at exit
+    (pyarrow 26's reader threads did, exit 134, which an in-process main() cannot see)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "cxrpipe.cli", "versions", str(grown["out"])],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "terminate called" not in done.stderr, done.stderr
+    assert "* the current version" in done.stdout

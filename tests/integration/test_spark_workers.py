@@ -11,15 +11,20 @@ def test_workers_keep_their_zip_directories(spark):
         import sys
         import zipimport
 
-        zips = [p for p in sys.path if p.endswith(".zip")]
+        zips = [p for p in sys.path if p.endswith((".zip", ".jar"))]
         importlib.invalidate_caches()  # what PySpark's worker does at the start of every task
-        return zipimport.zipimporter.invalidate_caches.__name__, zips
+        archives = {i.archive for i in sys.path_importer_cache.values() if isinstance(i, zipimport.zipimporter)}
+        return zipimport.zipimporter.invalidate_caches.__name__, zips, archives
+
+    from cxrpipe.spark import daemon
 
     assert spark.sparkContext.getConf().get("spark.python.daemon.module") == "cxrpipe.spark.daemon"
-    (name, zips), = spark.sparkContext.parallelize([0], 1).map(worker_state).collect()
-    # Spark puts its zips on the workers' path: without the daemon each task re-reads them.
-    assert any("pyspark.zip" in z for z in zips)
+    (name, zips, archives), = spark.sparkContext.parallelize([0], 1).map(worker_state).collect()
+    # Spark puts its zips and its core jar on the workers' path: without the daemon each task
+    # re-reads them (the jar alone cost 300 ms of CPU a task).
+    assert any("pyspark.zip" in z for z in zips) and any("spark-core_" in z for z in zips), zips
     assert name == "_keep_spark_directories"
+    assert archives and all(daemon.is_spark_zip(a) for a in archives), archives
     assert zipimport.zipimporter.invalidate_caches.__name__ != "_keep_spark_directories"  # the driver is untouched
 
 
@@ -43,3 +48,5 @@ def test_only_sparks_own_zips_keep_their_directories(tmp_path):
     assert importers["user"].find_spec("second") is not None
     assert importers["spark"].find_spec("second") is None  # its directory was kept
     assert daemon.is_spark_zip("/x/py4j-0.10.9.7-src.zip") and not daemon.is_spark_zip("/x/py4j-mine.zip")
+    assert daemon.is_spark_zip("/usr/lib/spark/jars/spark-core_2.12-3.5.1-amzn-0.jar")
+    assert not daemon.is_spark_zip("/x/spark-mine.jar") and not daemon.is_spark_zip("/x/deps.jar")

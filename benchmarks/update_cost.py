@@ -8,6 +8,11 @@ full `cxrpipe run` over the first (1 - growth) of its index; then, each in a fre
 
 Spark's start-up is taken from each job's own phase log (``cxrpipe.phases``), so it is measured
 in the same run. The target (issue 17) is: update <= 5% of the full run + Spark's start-up.
+That phase covers the JVM and the SparkContext only; a job's first tasks also wait for Python's
+worker daemon and workers to start and import cxrpipe (~2.5 s here, in any job however small).
+So start-up is also measured whole, in the same run: a fresh process that starts Spark with the
+same master and runs one trivial task per core importing what cxrpipe's tasks import, timed
+from its launch to its exit. Both readings of the target are printed.
 The two outputs are then compared (shards byte for byte, index rows, counts).
 
     .venv/bin/python benchmarks/update_cost.py                 # 2,000 images at 1024 px, 2% growth
@@ -44,7 +49,7 @@ def main() -> None:
     version1 = _timed(["run", *common, "--index", str(first), "--output", str(updated)])
     update = _timed(["run", *common, "--index", str(whole), "--output", str(updated), "--update"])
     baseline = _timed(["run", *common, "--index", str(whole), "--output", str(full)])
-    _report(version1, update, baseline)
+    _report(version1, update, baseline, _startup(args.master))
     _compare(updated, full)
 
 
@@ -84,7 +89,25 @@ def _timed(argv: list[str]) -> dict:
     return {"seconds": seconds, "spark_start": phases.get("spark start", 0.0), "said": said, "phases": phases}
 
 
-def _report(version1: dict, update: dict, full: dict) -> None:
+_STARTUP = """
+from cxrpipe.spark.session import spark_session
+sc = spark_session({master!r}).sparkContext
+def task(_):
+    import cxrpipe.preprocessing.task, cxrpipe.shards.writer, cxrpipe.preprocessing.carry
+    return 0
+sc.parallelize(range(sc.defaultParallelism), sc.defaultParallelism).map(task).collect()
+"""
+
+
+def _startup(master: str) -> float:
+    """Seconds from a process's launch to its exit when it only starts Spark and its Python
+    workers (the fixed cost of any job, however small)."""
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", _STARTUP.format(master=master)], check=True, capture_output=True)
+    return time.monotonic() - started
+
+
+def _report(version1: dict, update: dict, full: dict, startup: float) -> None:
     for name, run in (("version 1 (full run)", version1), ("update", update), ("full run (baseline)", full)):
         print(f"{name:<22} {run['seconds']:8.1f} s wall, of which Spark start-up {run['spark_start']:5.1f} s")
         print(" " * 23 + ", ".join(f"{phase} {spent:.1f} s" for phase, spent in run["phases"].items()))
@@ -96,6 +119,10 @@ def _report(version1: dict, update: dict, full: dict) -> None:
           f"{(update['seconds'] - update['spark_start']) / (full['seconds'] - full['spark_start']):.3f}")
     verdict = "met" if update["seconds"] <= budget else "NOT met"
     print(f"target: update <= 5% of the full run + Spark start-up = {budget:.1f} s: {verdict}")
+    whole = 0.05 * full["seconds"] + startup
+    print(f"start-up measured whole (process launch, JVM, Python workers): {startup:.1f} s")
+    print(f"(update - whole start-up) / full run: {(update['seconds'] - startup) / full['seconds']:.3f}; "
+          f"target with it: update <= {whole:.1f} s: {'met' if update['seconds'] <= whole else 'NOT met'}")
 
 
 def _compare(updated: Path, full: Path) -> None:

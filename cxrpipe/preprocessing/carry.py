@@ -1,9 +1,11 @@
 """`--update`'s carrying tasks, run inside Spark executors (no pyspark needed here).
 
 They copy what the current version holds for the images an update takes over, without the
-images' sources: index parts' rows (`carry_index_parts`), and a shard's records re-keyed
-into a piece file for the new shards (`carry_shard`). The bytes are the current version's own;
-only the images in ``dropped`` (changed, relabelled or gone) are left out.
+images' sources: index parts' rows (`carry_index_parts`, which also gives the shard planner
+the carried records' sizes when the new shards take those records straight from the current
+ones, see ``shards.writer.Inherited``), and, when the shard seed changed, a shard's records
+re-keyed into a piece file for the new shards (`carry_shard`). The bytes are the current
+version's own; only the images in ``dropped`` (changed, relabelled or gone) are left out.
 """
 
 from __future__ import annotations
@@ -11,16 +13,31 @@ from __future__ import annotations
 from .. import features, storage, tables
 from ..shards.pieces import PieceBuilder, PieceFile
 from ..shards.plan import ShardRecord, Version, order_key, record_metadata
-from ..shards.writer import ShardContext, piece_uri, write_pieces
+from ..shards.writer import ShardContext, piece_uri, version_from_row, write_pieces
 from ..tfrecord import decode_example, frame, iter_records
 from .task import JobContext, TaskResult, write_part
 
 
-def carry_index_parts(number: int, part_uris: list[str], dropped: frozenset[str], ctx: JobContext) -> TaskResult:
+def carry_index_parts(number: int, part_uris: list[str], dropped: frozenset[str], ctx: JobContext,
+                      metadata: bool = False) -> tuple[TaskResult, tuple[dict, dict] | None]:
     """Copy some current index parts' rows of carried images into part ``number`` of the new
-    version, and count them as a preprocessing task counts what it writes."""
+    version, counted as a preprocessing task counts what it writes; with ``metadata``, also
+    the planning metadata of the `run` shard records those rows stand for (as a framing task
+    returns it)."""
     rows = [row for uri in part_uris for row in tables.from_parquet(storage.read_bytes(uri, ctx.storage))
             if row["image_id"] not in dropped]
+    return _counted_part(number, rows, ctx), _record_metadata(rows) if metadata else None
+
+
+def _record_metadata(rows: list[dict]) -> tuple[dict, dict]:
+    # `run` shards with the job's own classes and membership, so its shards hold one record per
+    # index row, the row's; reading them off the rows costs a twentieth of ``expand``-ing each
+    # version again. (The driver checks the new shards' record counts against the index's.)
+    records = (ShardRecord(version_from_row(row), row["partition"], row["primary"]) for row in rows)
+    return record_metadata(records)
+
+
+def _counted_part(number: int, rows: list[dict], ctx: JobContext) -> TaskResult:
     result = TaskResult(task=number)
     for row in rows:
         result.written[(row["split"], row["partition"], row["augmentation"])] += 1

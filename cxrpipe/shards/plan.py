@@ -117,6 +117,26 @@ def plan_shards(partition_bytes: dict[tuple[str, str], int], classes, options: S
     return shards
 
 
+# A shard-writing task writes shards of at least this many bytes in all: a task costs ~70 ms
+# of Spark and worker overhead, and a small dataset's partitions make many shards of a few MB.
+SHARD_TASK_BYTES = 64e6
+
+
+def shard_tasks(shards: list[Shard], partition_bytes: dict[tuple[str, str], int],
+                task_bytes: float = SHARD_TASK_BYTES) -> list[list[int]]:
+    """The shards (by position in ``shards``) each writing task writes: biggest first, a shard
+    of ``task_bytes`` or more alone, smaller ones together until they reach it."""
+    expected = [partition_bytes[(s.split, s.partition)] / s.count for s in shards]
+    tasks, current, size = [], [], 0.0
+    for i in sorted(range(len(shards)), key=lambda i: (-expected[i], i)):
+        current.append(i)
+        size += expected[i]
+        if size >= task_bytes:
+            tasks.append(current)
+            current, size = [], 0.0
+    return tasks + [current] if current else tasks
+
+
 def _digest(*parts) -> bytes:
     return hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
 
@@ -138,7 +158,21 @@ def shard_boundaries(n_shards: int) -> np.ndarray:
 
 def order_key(version: Version, seed: int) -> bytes:
     """Where a record sits inside its shard: a seeded shuffle, the same on every run."""
-    return _digest(seed, "order", version.image_id, version.augmentation)[:16]
+    return record_key(seed, version.image_id, version.augmentation)
+
+
+def record_key(seed: int, image_id: str, augmentation: str) -> bytes:
+    """``order_key`` from what a shard's Example holds."""
+    return _digest(seed, "order", image_id, augmentation)[:16]
+
+
+def covering_shards(index: int, count: int, other_count: int) -> range:
+    """The shards among ``other_count`` that hold some key of shard ``index`` among ``count``
+    (same partition, same seed): where an update's shard finds the current version's records."""
+    bounds = shard_boundaries(count)
+    first = int(bounds[index])
+    last = int(bounds[index + 1]) - 1 if index + 1 < count else (1 << 64) - 1
+    return range(first * other_count >> 64, (last * other_count >> 64) + 1)
 
 
 def expand(version: Version, classes, options: ShardOptions) -> list[ShardRecord]:

@@ -10,6 +10,7 @@ per record, whatever the shard's size.
 
 from __future__ import annotations
 
+import heapq
 import os
 import tempfile
 from collections import Counter, deque
@@ -19,10 +20,11 @@ from functools import partial
 
 from .. import features, layout, storage, tables
 from ..prefetch import in_order
-from ..tfrecord import frame, iter_records
+from ..tfrecord import first_texts, frame, framed_records, iter_records
 from ..upload import StreamWriter
 from .pieces import PieceBuilder, PieceFile, entries
-from .plan import Shard, ShardOptions, ShardRecord, Version, expand, order_key, record_metadata
+from .plan import (Shard, ShardOptions, ShardRecord, Version, covering_shards, expand, order_key, record_key,
+                   record_metadata, shard_of_key)
 
 
 
@@ -114,13 +116,15 @@ def part_pieces(task: int, part_uri: str, ctx: ShardContext,
     return metadata, write_pieces(builder, piece_uri(ctx.output_root, task), ctx.storage)
 
 
-def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardContext) -> dict:
-    """Write one shard from its (piece URI, start, end) ranges (none: an empty shard) and
-    return its manifest entry.
+def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardContext,
+                inherited: Inherited | None = None) -> dict:
+    """Write one shard from its (piece URI, start, end) ranges (none: an empty shard), and,
+    for an update, the current version's records it keeps, and return its manifest entry.
 
     Raises:
         OSError: storage failed after retries; the multipart upload is aborted first.
-        CorruptRecord: a record read back from a piece fails its CRC (nothing is published).
+        CorruptRecord: a record read back from a piece or a current shard fails its CRC
+            (nothing is published).
     """
     counts: Counter = Counter()
     path = layout.shard_path(shard.split, shard.partition, shard.index, shard.count, ctx.version)
@@ -135,13 +139,56 @@ def write_shard(shard: Shard, ranges: list[tuple[str, int, int]], ctx: ShardCont
             index.extend(entries(data, spill.tell()))
             spill.write(data)
         spill.flush()
-        for _, offset, length, augmentation in sorted(index):
-            record = os.pread(spill.fileno(), length, offset)
-            # Both CRCs, ~4 us a record: a piece damaged in storage fails the task (Spark retries
-            # it) instead of becoming a shard whose manifest checksum vouches for bad bytes.
-            deque(iter_records(record), maxlen=0)
+        new = _spilled_records(spill, sorted(index))
+        kept = inherited.records(shard, ctx, pool) if inherited else ()
+        for _, augmentation, record in heapq.merge(new, kept, key=lambda r: r[0]):
             sink.write(record)
             counts[augmentation] += 1
     return {"path": path, "bytes": sink.size, "sha256": sink.sha256,
             "records": sum(counts.values()), "split": shard.split, "partition": shard.partition,
             "augmentations": dict(sorted(counts.items()))}
+
+
+def _spilled_records(spill, index):
+    """(key, augmentation, framed record) of the pieces' records, in key order."""
+    for key, offset, length, augmentation in index:
+        record = os.pread(spill.fileno(), length, offset)
+        # Both CRCs, ~4 us a record: a piece damaged in storage fails the task (Spark retries
+        # it) instead of becoming a shard whose manifest checksum vouches for bad bytes.
+        deque(iter_records(record), maxlen=0)
+        yield key, augmentation, record
+
+
+@dataclass(frozen=True)
+class Inherited:
+    """`--update`: the current version's shards of one partition, which the new shards take
+    their carried records from as they are (framing included), when both versions order
+    records by the same seed. The current shard k of n holds, in key order, the records whose
+    key falls in k's range, so a new shard's carried records are those of the current shards
+    covering its range (``covering_shards``), less the dropped images', already in order.
+    """
+
+    uris: tuple[str, ...]           # the current version's shards of the partition, by number
+    dropped: frozenset[str]         # images the new version does not carry (changed or gone)
+
+    def records(self, shard: Shard, ctx: ShardContext, pool):
+        """(key, augmentation, framed record) of ``shard``'s carried records, in key order."""
+        covering = [self.uris[k] for k in covering_shards(shard.index, shard.count, len(self.uris))]
+        reads = (partial(storage.read_bytes, uri, ctx.storage) for uri in covering)
+        for uri, data in zip(covering, in_order(pool, reads, ahead=2)):   # two shards in memory at most
+            try:
+                for payload, framed in framed_records(data):
+                    texts = first_texts(payload, _KEY_FEATURES)
+                    image_id = texts[features.ID].decode()
+                    if image_id in self.dropped:
+                        continue
+                    augmentation = texts[features.AUGMENTATION].decode()
+                    key = record_key(ctx.options.seed, image_id, augmentation)
+                    if shard_of_key(key, shard.count) == shard.index:
+                        yield key, augmentation, framed
+            except ValueError as exc:   # CorruptRecord too
+                raise ValueError(f"the current version's shard {uri} is damaged ({exc}); `cxrpipe verify` "
+                                 "names every damaged file; run without --update to rebuild") from None
+
+
+_KEY_FEATURES = frozenset({features.ID, features.AUGMENTATION})

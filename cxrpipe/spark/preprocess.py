@@ -219,7 +219,7 @@ def _run_tasks(spark, plan: Plan, ctx: JobContext, carried=None) -> list[TaskRes
 
     def one(w):
         kind, number, source = w
-        return run_task(number, source, ctx) if kind == "process" else run_carry(w, dropped.value, ctx, None)
+        return run_task(number, source, ctx) if kind == "process" else run_carry(w, dropped.value, ctx, None)[0]
 
     with job_failures("preprocess"), progress_reporter(sc, GROUP, *progress_units(plan, work, carried)):
         return rdd.map(one).collect()

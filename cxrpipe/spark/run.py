@@ -12,6 +12,7 @@ import dataclasses
 import time
 
 from .. import history
+from ..errors import JobFailed
 from ..preprocessing.plan import Plan
 from ..phases import phase
 from ..shards.pieces import PieceBuilder
@@ -50,11 +51,26 @@ def _gathered(outputs) -> tuple[list, list]:
         if kind == "process":
             results.append(value[0])
             pieces.append(value[1:])
-        elif kind == "index":
-            results.append(value)
+        elif kind.startswith("index"):
+            results.append(value[0])
+            if value[1] is not None:
+                pieces.append((value[1], None))
         else:
             pieces.append(value)
     return results, pieces
+
+
+def check_carried_records(index_counts: dict, record_counts: dict, carried) -> None:
+    """An update's shards must hold one record per index row, as a full run's do; if the
+    current version's shards and index disagree (damaged or edited), say so before the commit.
+
+    Raises:
+        JobFailed: the counts differ.
+    """
+    if index_counts != record_counts:
+        raise JobFailed(f"--update: the new shards hold other record counts than the new index lists "
+                        f"({record_counts} against {index_counts}): version {carried.current.version or 1}'s "
+                        f"shards and index disagree; run `cxrpipe verify` on it, or run without --update")
 
 
 def shards_parameters(options: ShardOptions) -> dict:
@@ -72,8 +88,8 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
             rows and shard records copied from the current one (``plan`` holds the rest).
 
     Raises:
-        JobFailed: too many rejects (checked before any shard is written), or
-            ``before_commit`` refused; no manifest.
+        JobFailed: too many rejects (checked before any shard is written), an update whose
+            shards disagree with its index, or ``before_commit`` refused; no manifest.
     """
     started = time.monotonic()
     commit = history.start_commit(job.output_uri, job.storage, job.parameters())
@@ -83,8 +99,9 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
     sc = spark.sparkContext
     sc.setJobGroup(PREPROCESS_GROUP, f"run: preprocess {plan.processed} images", interruptOnCancel=True)
     work = [("process", i, task) for i, task in enumerate(plan.tasks)]
+    inherits = carried is not None and carried.inherits(options)
     if carried is not None:
-        work += carry_work(carried, len(plan.tasks), records=True)
+        work += carry_work(carried, len(plan.tasks), records=True, inherits=inherits)
     dropped = shared_dropped(spark, carried) if carried is not None else None
     with pieces_folder(shard_ctx):
         with job_failures("run (preprocessing)"), progress_reporter(sc, PREPROCESS_GROUP, *progress_units(plan, work, carried)), \
@@ -96,7 +113,10 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
             built = preprocess_manifest(job, plan, results, carried)
         check_rejects(built, job.max_reject_fraction)
         entries, _ = write_shards(spark, [p for _, p in pieces if p], shard_ctx,
-                                  merge_metadata(m for m, _ in pieces))
+                                  merge_metadata(m for m, _ in pieces),
+                                  (carried.inherited_shards(), dropped) if inherits else None)
+    if carried is not None:
+        check_carried_records(built.counts, shard_counts(entries), carried)
     with phase("manifest"):
         built = dataclasses.replace(
             built, kind="run", files=tuple(sorted(built.files + tuple(entries), key=lambda f: f["path"])),

@@ -1,10 +1,11 @@
-"""`cxrpipe shards` on Spark: preprocessed index -> class-filtered TFRecord shards, one task each.
+"""`cxrpipe shards` on Spark: preprocessed index -> class-filtered TFRecord shards.
 
 Two jobs, with only metadata through Spark. Tasks framing records (one per index part here;
 the preprocessing tasks in `cxrpipe run`) write one piece file each under ``_pieces/`` and
 return the partitions' sizes and their pieces' layout. The driver plans the shard counts from
-the sizes and each shard's byte ranges from the layouts; one task per shard reads its ranges
-and merges them in seeded order. The pieces are deleted once the shards are written.
+the sizes and each shard's byte ranges from the layouts; a shard's writer reads its ranges
+and merges them in seeded order (small shards share a task: ``shard_tasks``). The pieces are
+deleted once the shards are written.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from .. import history, layout, manifest, storage
 from ..errors import UserError
 from ..phases import phase
 from ..shards.pieces import PieceFile, plan_reads
-from ..shards.writer import ShardContext, part_pieces, write_shard
-from ..shards.plan import ShardOptions, merge_metadata, plan_shards
+from ..shards.writer import Inherited, ShardContext, part_pieces, write_shard
+from ..shards.plan import ShardOptions, merge_metadata, plan_shards, shard_tasks
 from ..dataset import NoDataset, open_dataset
 from ..manifest import Manifest
 from .failures import job_failures
@@ -126,12 +127,16 @@ def pieces_folder(ctx: ShardContext):
 
 
 def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,
-                 metadata: tuple[dict, dict]) -> tuple[list[dict], dict]:
-    """Plan shards from the records' sizes and write them, one task each.
+                 metadata: tuple[dict, dict], inherited=None) -> tuple[list[dict], dict]:
+    """Plan shards from the records' sizes and write them (``shard_tasks`` to a task).
 
     Args:
         pieces: the piece files the framing tasks wrote.
-        metadata: the framing tasks' merged ``record_metadata``.
+        metadata: the framing tasks' merged ``record_metadata`` (an update's carried records'
+            included).
+        inherited: for an update whose new shards take the carried records from the current
+            ones (``writer.Inherited``): ((split, partition) -> the current shards' paths, the
+            dropped ids' broadcast).
 
     Returns:
         The shards' manifest entries, and split -> (images, per-class positives) of the
@@ -148,13 +153,23 @@ def write_shards(spark, pieces: list[PieceFile], ctx: ShardContext,
             shards = plan_shards(sizes, ctx.classes, ctx.options)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-        work = list(zip(shards, plan_reads(shards, pieces)))
+        current, dropped = inherited or ({}, None)
+        work = [(shard, reads, current.get((shard.split, shard.partition)))
+                for shard, reads in zip(shards, plan_reads(shards, pieces))]
+        tasks = [[(i, work[i]) for i in task] for task in shard_tasks(shards, sizes)]
     sc = spark.sparkContext
     sc.setJobGroup(GROUP, "write shards", interruptOnCancel=True)
+
+    def write(w):
+        shard, reads, paths = w
+        kept = Inherited(tuple(storage.join(ctx.output_root, p) for p in paths), dropped.value) if paths else None
+        return write_shard(shard, reads, ctx, kept)
+
     try:
         with job_failures("writing shards"), progress_reporter(sc, GROUP, len(shards), "shards"), \
                 phase("shard writes", "spark"):
-            entries = sc.parallelize(work, len(work)).map(lambda w: write_shard(w[0], w[1], ctx)).collect()
+            written = sc.parallelize(tasks, len(tasks)).flatMap(lambda task: [(i, write(w)) for i, w in task]).collect()
+            entries = [entry for _, entry in sorted(written, key=lambda pair: pair[0])]
     finally:
         # Tasks killed mid-upload cannot abort their own multipart uploads.
         storage.abort_incomplete_uploads(storage.join(ctx.output_root, layout.TFRECORDS + "/"), ctx.storage)

@@ -3,10 +3,13 @@ over, and the carrying tasks. The decisions are ``cxrpipe.preprocessing.update``
 
 The plan is narrowed to the inputs that must be processed (new, changed, relabelled); the
 current version's index parts and shards (or, for a preprocess-only version that `run`
-updates, its JPEGs) supply the rest, copied by carrying tasks (index parts in groups, a shard
-or a part's JPEGs each) that run in the same Spark job as the processing tasks. The new version
-then lists the same JPEGs, the same index rows and, for `run`, the same shard bytes as a full
-run over the new index.
+updates, its JPEGs) supply the rest. Carrying tasks copy the index parts in groups, in the
+same Spark job as the processing tasks. The new shards' writers read the carried records
+straight from the current shards when both versions use the same shard seed (``Inherited``:
+the records are copied as they are, in the order they already have); otherwise carrying tasks
+re-key each current shard (or frame an index part's JPEGs) into a piece file first. The new
+version then lists the same JPEGs, the same index rows and, for `run`, the same shard bytes as
+a full run over the new index.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from ..dataset import BadManifest, NoDataset, open_dataset
 from ..errors import UserError
 from ..manifest import Manifest
 from ..prefetch import in_order
+from ..versions import unversioned
 from ..preprocessing import update
 from ..preprocessing.carry import carry_index_parts, carry_shard
 from ..preprocessing.plan import Plan
 from ..preprocessing.task import JobContext
+from ..shards.plan import ShardOptions
 from ..shards.writer import ShardContext, part_pieces
 
 log = logging.getLogger(__name__)
@@ -43,6 +48,28 @@ class Update:
         """What the new version's manifest records of the update."""
         return {"from_version": self.current.version or 1, "processed": len(self.split.process),
                 "carried": self.split.carried, "dropped": len(self.split.dropped)}
+
+    def inherits(self, options: ShardOptions) -> bool:
+        """Whether new shards made with ``options`` can take the carried records straight from
+        the current version's shards: it has shards, ordered by the same seed."""
+        shards = self.current.parameters.get("shards") or {}
+        return bool(self.current.files_under(layout.TFRECORDS)) and shards.get("seed") == options.seed
+
+    def inherited_shards(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(split, partition) -> the current version's shards of it, by number (paths)."""
+        found: dict[tuple[str, str], dict[int, str]] = {}
+        for f in self.current.files_under(layout.TFRECORDS):
+            name = layout.parse_shard_path(unversioned(f["path"]))
+            found.setdefault((f["split"], f["partition"]), {})[name.index] = (f["path"], name.count)
+        shards = {}
+        for key, numbered in found.items():
+            count = {c for _, c in numbered.values()}
+            if count != {len(numbered)} or set(numbered) != set(range(len(numbered))):
+                raise UserError(f"--update: version {self.current.version or 1}'s manifest lists shards "
+                                f"{sorted(numbered)} of {sorted(count)} for {key[0]}/{key[1]}; it is damaged, "
+                                "run without --update")
+            shards[key] = tuple(numbered[i][0] for i in range(len(numbered)))
+        return shards
 
     def summary(self) -> str:
         return (f"update of version {self.current.version or 1}: {len(self.split.process):,} inputs to process, "
@@ -77,7 +104,8 @@ def plan_update(job, plan: Plan) -> tuple[Plan, Update]:
     if signatures and not any(signatures.values()):
         log.warning("--update: version %d records no source ETags (written by an older cxrpipe): every "
                     "image is processed again", number)
-    return plan.narrowed(split.process, split.carried, job.plan.images_per_task), Update(current, split)
+    per_task = update.images_per_task(len(split.process), job.plan.images_per_task)
+    return plan.narrowed(split.process, split.carried, per_task), Update(current, split)
 
 
 def _index_parts(root: str, current: Manifest, config: storage.StorageConfig):
@@ -97,25 +125,29 @@ def _index_parts(root: str, current: Manifest, config: storage.StorageConfig):
         yield from in_order(pool, (partial(read, uri) for uri in uris), ahead=READ_THREADS)
 
 
-def carry_work(carried: Update, first: int, records: bool) -> list[tuple[str, int, object]]:
+def carry_work(carried: Update, first: int, records: bool, inherits: bool = False) -> list[tuple[str, int, object]]:
     """The carrying tasks of an update, as (kind, number, source), to run beside the
     processing tasks in one Spark job (numbers from ``first``, after theirs):
 
     - ``index``: a group of current index parts, copied into one new part (a part holds a
       task's few hundred rows: one task each would cost more in overhead than in copying);
-    - with ``records`` (`run`): ``shard``, a current shard re-keyed into a piece file, or,
-      when the current version has no shards, ``jpegs``, an index part's carried JPEGs framed.
+      ``index-records`` also gives the carried records' planning metadata, when the new
+      shards ``inherit`` the records from the current ones;
+    - with ``records`` (`run`) and not ``inherits``: ``shard``, a current shard re-keyed into a
+      piece file, or, when the current version has no shards, ``jpegs``, an index part's
+      carried JPEGs framed.
     """
     current = carried.current
     parts = [f["path"] for f in current.files_under(layout.INDEX)]
     work: list[tuple[str, int, object]] = []
-    if records:
+    if records and not inherits:
         shards = sorted(current.files_under(layout.TFRECORDS), key=lambda f: -f["bytes"])
         # Biggest first: a long task started last would finish the job alone.
         kind, sources = ("shard", [f["path"] for f in shards]) if shards else ("jpegs", parts)
         work += [(kind, first + i, path) for i, path in enumerate(sources)]
-    groups = range(0, len(parts), PARTS_PER_CARRY)
-    return work + [("index", first + i, parts[at:at + PARTS_PER_CARRY]) for i, at in enumerate(groups)]
+    kind = "index-records" if inherits else "index"
+    groups = update.even_groups(parts, -(-len(parts) // PARTS_PER_CARRY))
+    return work + [(kind, first + i, group) for i, group in enumerate(groups)]
 
 
 def shared_dropped(spark, carried: Update):
@@ -125,11 +157,12 @@ def shared_dropped(spark, carried: Update):
 
 
 def run_carry(work: tuple[str, int, object], dropped: frozenset[str], ctx: JobContext, shard_ctx: ShardContext | None):
-    """Do one ``carry_work`` task in an executor: a ``TaskResult`` for ``index``, (metadata,
-    piece file) for the others."""
+    """Do one ``carry_work`` task in an executor: (``TaskResult``, metadata or None) for the
+    index kinds, (metadata, piece file) for the others."""
     kind, number, source = work
-    if kind == "index":
-        return carry_index_parts(number, [storage.join(ctx.output_root, p) for p in source], dropped, ctx)
+    if kind in ("index", "index-records"):
+        uris = [storage.join(ctx.output_root, p) for p in source]
+        return carry_index_parts(number, uris, dropped, ctx, metadata=kind == "index-records")
     uri = storage.join(ctx.output_root, source)
     if kind == "shard":
         return carry_shard(number, uri, dropped, shard_ctx)

@@ -211,6 +211,43 @@ def test_a_killed_update_leaves_the_previous_version_and_a_rerun_completes(revis
     assert assert_equal_datasets(out, full).version == 2
 
 
+def test_same_seed_update_takes_the_records_from_the_current_shards_under_another_count(revised, tmp_path):
+    """With the shard seed unchanged the new shards read the carried records straight from
+    version 1's shards (2 per partition), here into 3 per partition: still a full run's bytes."""
+    raw = revised["raw"]
+    out, changed, original = base_version(revised, tmp_path)
+    try:
+        assert job("run", raw, revised["second"], out, "--update", "--num-shards", "3") == 0
+        full = tmp_path / "full"
+        assert job("run", raw, revised["second"], full, "--num-shards", "3") == 0
+    finally:
+        changed.write_bytes(original)
+    built = assert_equal_datasets(out, full)
+    assert {layout.parse_shard_path(versions.unversioned(f["path"])).count
+            for f in built.files_under(layout.TFRECORDS)} == {3}
+    assert main(["verify", str(out), "--strict"]) == 0
+
+
+def test_a_damaged_shard_of_the_current_version_stops_the_update_naming_it(revised, tmp_path, capsys):
+    raw = revised["raw"]
+    out, changed, original = base_version(revised, tmp_path)
+    current = (out / "_MANIFEST.json").read_bytes()
+    biggest = max(history.current_manifest(str(out), CONFIG).files_under(layout.TFRECORDS), key=lambda f: f["bytes"])
+    shard = out / biggest["path"]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    capsys.readouterr()
+    try:
+        assert job("run", raw, revised["second"], out, "--update") == 1
+    finally:
+        changed.write_bytes(original)
+    said = capsys.readouterr().err
+    assert f"shard {shard} is damaged" in said and "CRC mismatch" in said, said
+    assert (out / "_MANIFEST.json").read_bytes() == current
+    assert history.version_numbers(str(out), CONFIG) == [1]
+
+
 def test_a_version_without_source_tags_is_processed_whole(revised, tmp_path, capsys):
     """Index parts written before tags were recorded: nothing can be shown unchanged."""
     out = tmp_path / "out"

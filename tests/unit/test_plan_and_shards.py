@@ -11,7 +11,8 @@ import pytest
 from cxrpipe import manifest
 from cxrpipe.index import DatasetIndex, IndexReject, Record
 from cxrpipe.preprocessing.plan import PlanOptions, build_plan, task_count
-from cxrpipe.shards.plan import Shard, ShardOptions, Version, order_key, plan_shards, shard_of_key, version_partitions
+from cxrpipe.shards.plan import (Shard, ShardOptions, Version, covering_shards, order_key, plan_shards, shard_of_key,
+                                 version_partitions)
 
 CLASSES = ("Mass", "Nodule", "No Finding")
 
@@ -72,6 +73,24 @@ def test_shard_choice_is_stable_and_spread():
         counts[n] += 1
     assert min(counts) > 60  # about 100 each
     assert order_key(version("a"), 1) != order_key(version("a"), 2)
+
+
+@pytest.mark.parametrize("count, other", [(2, 2), (2, 3), (3, 2), (1, 4), (4, 1), (7, 5), (1024, 3)])
+def test_covering_shards_hold_every_key_of_a_shard_under_another_count(count, other):
+    """An update's shard k of n finds its carried records in exactly the current shards whose
+    ranges meet k's: every key of k lies in one of them, and each of them holds some."""
+    rng = random.Random(count * 1000 + other)
+    held = [set() for _ in range(count)]
+    for _ in range(20_000):
+        key = rng.getrandbits(128).to_bytes(16, "big")
+        held[shard_of_key(key, count)].add(shard_of_key(key, other))
+    for index in range(count):
+        covering = covering_shards(index, count, other)
+        assert held[index] <= set(covering)
+        if count <= 7:   # enough keys per shard to meet every covering shard
+            assert held[index] == set(covering)
+    assert covering_shards(0, count, count) == range(0, 1)
+    assert covering_shards(count - 1, count, other)[-1] == other - 1
 
 
 def test_shard_counts_follow_shard_mb_and_names_follow_the_contract():
@@ -149,3 +168,17 @@ def test_an_edited_manifest_fails_its_checksum():
     assert b'"checksum": "' in data
     with pytest.raises(ValueError, match="edited after the job committed it"):
         manifest.loads(data.replace(b'"inputs": 4', b'"inputs": 40'))
+
+
+def test_small_shards_share_a_writing_task_and_big_ones_get_their_own():
+    from cxrpipe.shards.plan import shard_tasks
+
+    sizes = {("train", "Mass"): 300_000_000, ("train", "Nodule"): 10_000_000, ("val", "Mass"): 30_000_000}
+    shards = plan_shards(sizes, CLASSES, ShardOptions(shard_mb=100))   # Mass 3 x 100 MB, Nodule 1 x 10, val 1 x 30
+    tasks = shard_tasks(shards, sizes, task_bytes=64e6)
+    assert sorted(i for task in tasks for i in task) == list(range(len(shards)))   # each shard once
+    alone = [shards[t[0]] for t in tasks if len(t) == 1]
+    assert [(s.split, s.partition) for s in alone] == [("train", "Mass")] * 3
+    assert [sorted((shards[i].partition, shards[i].split) for i in t) for t in tasks if len(t) > 1] == [
+        [("Mass", "val"), ("Nodule", "train")]]
+    assert len(shard_tasks(shards, sizes, task_bytes=1)) == len(shards)

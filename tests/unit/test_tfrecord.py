@@ -13,7 +13,7 @@ tf = pytest.importorskip("tensorflow")
 
 from cxrpipe import features as F  # noqa: E402
 from cxrpipe.tfrecord import (  # noqa: E402
-    CorruptRecord, RecordWriter, decode_example, encode_example, frame, iter_records,
+    CorruptRecord, RecordWriter, decode_example, encode_example, first_texts, frame, framed_records, iter_records,
 )
 
 NUM_CLASSES = 14
@@ -108,6 +108,14 @@ def test_iter_records_reads_tf_written_files(tmp_path):
     assert list(iter_records(b"")) == []
 
 
+def test_framed_records_give_each_record_and_its_framing_as_written(tmp_path):
+    data = _tf_write(tmp_path / "tf.tfrecord", PAYLOADS)
+    found = list(framed_records(data))
+    assert [payload for payload, _ in found] == PAYLOADS
+    assert [bytes(framed) for _, framed in found] == [frame(p) for p in PAYLOADS]
+    assert list(framed_records(b"")) == []
+
+
 def _flip(data: bytes, index: int) -> bytes:
     return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
 
@@ -125,9 +133,10 @@ def test_corruption_is_detected_by_us_and_by_tf(tmp_path, damage, problem):
     good = b"".join(map(frame, [b"abc", b"defghijk", b"lmn"]))
     path = tmp_path / "bad.tfrecord"
     path.write_bytes(damage(good))
-    with pytest.raises(CorruptRecord, match=problem) as caught:
-        list(iter_records(path.read_bytes()))
-    assert caught.value.offset == SECOND
+    for read in (iter_records, framed_records):
+        with pytest.raises(CorruptRecord, match=problem) as caught:
+            list(read(path.read_bytes()))
+        assert caught.value.offset == SECOND
     with pytest.raises(tf.errors.DataLossError):
         _tf_read(path)
 
@@ -135,9 +144,10 @@ def test_corruption_is_detected_by_us_and_by_tf(tmp_path, damage, problem):
 def test_truncated_header_is_detected():
     # TF's reader silently stops at a partial header; ours reports it.
     good = frame(b"abc") + frame(b"def")
-    with pytest.raises(CorruptRecord, match="truncated header") as caught:
-        list(iter_records(good[:SECOND + 5]))
-    assert caught.value.offset == SECOND
+    for read in (iter_records, framed_records):
+        with pytest.raises(CorruptRecord, match="truncated header") as caught:
+            list(read(good[:SECOND + 5]))
+        assert caught.value.offset == SECOND
 
 
 # --- Example encoding ------------------------------------------------------------------
@@ -191,6 +201,40 @@ def test_decode_example_can_decode_only_some_keys():
     some = decode_example(data, wanted)
     assert set(some) == wanted & set(MIXED) and all(some[k] == everything[k] for k in some)
     assert all(some[k].kind == everything[k].kind for k in some)
+
+
+def test_first_texts_equal_decode_example_on_tf_and_cxrpipe_examples():
+    texts = {"z/bytes": b"", "image/encoded": MIXED["image/encoded"][1][0]}
+    ours = encode_example({"image/id": b"00000001_000.png", "image/augmentation": b"hflip", **{
+        k: v for k, (_, v) in MIXED.items() if k != "Ü/upper"}}, {k: kind for k, (kind, _) in MIXED.items()})
+    proto = _tf_example(MIXED)
+    for data in (proto.SerializeToString(), proto.SerializeToString(deterministic=True), ours):
+        assert first_texts(data, frozenset({"z/bytes"})) == {"z/bytes": b""}
+        assert first_texts(data, frozenset(texts)) == texts
+    assert first_texts(ours, frozenset({"image/id", "image/augmentation"})) == {
+        "image/id": b"00000001_000.png", "image/augmentation": b"hflip"}
+
+
+def test_first_texts_fall_back_to_a_whole_decode_for_other_layouts():
+    """An Example with an unknown field after its features, and one whose BytesList comes in
+    two pieces: read like decode_example reads them."""
+    data = _tf_example({"image/id": ("bytes", [b"a", b"b"])}).SerializeToString()
+    assert first_texts(data + b"\x10\x05", frozenset({"image/id"})) == {"image/id": b"a"}
+    def field(number, payload):
+        return bytes([number << 3 | 2, len(payload)]) + payload
+    split_list = field(1, field(1, field(1, b"k") + field(2, field(1, field(1, b"x")) + field(1, field(1, b"y")))))
+    assert first_texts(split_list, frozenset({"k"})) == {"k": b"x"} and decode_example(split_list)["k"] == [b"x", b"y"]
+
+
+@pytest.mark.parametrize("data, wanted, message", [
+    (lambda: _tf_example(MIXED).SerializeToString(), "image/id", "no bytes value for image/id"),
+    (lambda: _tf_example(MIXED).SerializeToString(), "a/int64", "no bytes value for a/int64"),
+    (lambda: _tf_example(MIXED).SerializeToString(), "c/empty_bytes", "no bytes value for c/empty_bytes"),
+    (lambda: b"\x0a\x05\x0a\x03", "k", "malformed Example"),
+])
+def test_first_texts_name_what_is_missing(data, wanted, message):
+    with pytest.raises(ValueError, match=message):
+        first_texts(data(), frozenset({wanted}))
 
 
 def test_decode_example_accepts_unpacked_repeated_fields():

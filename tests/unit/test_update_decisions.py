@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 
 from cxrpipe.preprocessing.plan import WorkItem
+from cxrpipe.preprocessing import update
 from cxrpipe.preprocessing.update import class_refusal, item_signature, refusal, row_signatures, split_items
 
 PARAMS = {"dataset": "nih", "index": "a.csv", "images": "raw", "size": 299, "flips": ["hflip"], "seed": 0,
@@ -87,3 +88,16 @@ def test_a_source_missing_from_the_listing_is_processed_and_nothing_else_changes
     held = row_signatures(rows_of(work, "t"))
     assert split_items([work], {}, held).process == (work,)
     assert split_items([work], {work.source: "t"}, held).changes_nothing
+
+
+@pytest.mark.parametrize("new, full_run, expected", [
+    (1, 128, 16), (100, 128, 16), (256, 128, 16), (1000, 128, 63), (10_000, 128, 128), (100, 8, 8),
+])
+def test_an_update_spreads_its_few_new_images_over_tasks(new, full_run, expected):
+    assert update.images_per_task(new, full_run) == expected
+
+
+@pytest.mark.parametrize("n, groups, sizes", [(40, 2, [20, 20]), (65, 3, [22, 22, 21]), (3, 1, [3]), (2, 4, [1, 1])])
+def test_index_parts_are_carried_in_even_groups(n, groups, sizes):
+    found = update.even_groups(list(range(n)), groups)
+    assert [len(g) for g in found] == sizes and [x for g in found for x in g] == list(range(n))

@@ -101,3 +101,16 @@ def test_an_update_spreads_its_few_new_images_over_tasks(new, full_run, expected
 def test_index_parts_are_carried_in_even_groups(n, groups, sizes):
     found = update.even_groups(list(range(n)), groups)
     assert [len(g) for g in found] == sizes and [x for g in found for x in g] == list(range(n))
+
+
+def test_an_update_whose_shards_and_index_disagree_is_stopped_before_its_commit():
+    from types import SimpleNamespace
+
+    from cxrpipe.errors import JobFailed
+    from cxrpipe.spark.run import check_carried_records
+
+    counts = {"train": {"Mass": {"none": 3, "hflip": 3}}}
+    carried = SimpleNamespace(current=SimpleNamespace(version=4))
+    check_carried_records(counts, {"train": {"Mass": {"none": 3, "hflip": 3}}}, carried)
+    with pytest.raises(JobFailed, match="version 4's shards and index disagree"):
+        check_carried_records(counts, {"train": {"Mass": {"none": 3, "hflip": 2}}}, carried)

@@ -7,7 +7,8 @@ adds the jar holding its classes) on the workers' path, and on Python 3.11 a zip
 per task for the two zips, and 300 ms more for the jar (pyspark 3.5.9: two importers of a
 jar of ~3,700 entries), several times a trivial task's own cost. These are Spark's
 installation and do not change while an application runs, so their importers keep their
-directories; every other zip on the path (a user's ``--py-files``) is invalidated as before. Set as ``spark.python.daemon.module`` by ``spark_session``; to turn it off, pass
+directories; every other zip on the path (a user's ``--py-files``) is invalidated as before.
+Set as ``spark.python.daemon.module`` by ``spark_session``; to turn it off, pass
 ``--conf spark.python.daemon.module=pyspark.daemon``.
 """
 

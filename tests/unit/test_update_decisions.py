@@ -114,3 +114,37 @@ def test_an_update_whose_shards_and_index_disagree_is_stopped_before_its_commit(
     check_carried_records(counts, {"train": {"Mass": {"none": 3, "hflip": 3}}}, carried)
     with pytest.raises(JobFailed, match="version 4's shards and index disagree"):
         check_carried_records(counts, {"train": {"Mass": {"none": 3, "hflip": 2}}}, carried)
+
+
+def _current(paths, seed=0, kind="run"):
+    from types import SimpleNamespace
+
+    from cxrpipe import layout
+
+    files = [{"path": p, "split": "train", "partition": "Mass"} for p in paths]
+    return SimpleNamespace(kind=kind, version=2, parameters={"shards": {"seed": seed}},
+                           files_under=lambda folder: [f for f in files if f["path"].startswith(folder + "/")]
+                           if folder == layout.TFRECORDS else [])
+
+
+def test_new_shards_inherit_records_only_from_shards_ordered_by_the_same_seed():
+    from cxrpipe.shards.plan import ShardOptions
+    from cxrpipe.spark.update import Update
+
+    shards = ["tfrecords/v000002/train/Mass/Mass-train-00001-of-00002.tfrecord",
+              "tfrecords/v000002/train/Mass/Mass-train-00000-of-00002.tfrecord"]
+    split = update.UpdateSplit((), 0, frozenset())
+    assert Update(_current(shards), split).inherits(ShardOptions(seed=0))
+    assert not Update(_current(shards, seed=5), split).inherits(ShardOptions(seed=0))
+    assert not Update(_current([]), split).inherits(ShardOptions(seed=0))   # a preprocess-only version
+    assert Update(_current(shards), split).inherited_shards() == {("train", "Mass"): tuple(reversed(shards))}
+
+
+def test_a_manifest_missing_one_of_a_partitions_shards_refuses_to_be_inherited():
+    from cxrpipe.errors import UserError
+    from cxrpipe.spark.update import Update
+
+    listed = ["tfrecords/train/Mass/Mass-train-00000-of-00003.tfrecord",
+              "tfrecords/train/Mass/Mass-train-00002-of-00003.tfrecord"]
+    with pytest.raises(UserError, match="lists shards \\[0, 2\\] of \\[3\\] for train/Mass; it is damaged"):
+        Update(_current(listed), update.UpdateSplit((), 0, frozenset())).inherited_shards()

@@ -31,8 +31,9 @@ def carry_index_parts(number: int, part_uris: list[str], dropped: frozenset[str]
 
 def _record_metadata(rows: list[dict]) -> tuple[dict, dict]:
     # `run` shards with the job's own classes and membership, so its shards hold one record per
-    # index row, the row's; reading them off the rows costs a twentieth of ``expand``-ing each
-    # version again. (The driver checks the new shards' record counts against the index's.)
+    # index row, the row's; reading them off the rows costs about half of ``expand``-ing each
+    # version again (measured: 0.21 against 0.38 s for 32,844 rows). The driver checks the new
+    # shards' record counts against the index's.
     records = (ShardRecord(version_from_row(row), row["partition"], row["primary"]) for row in rows)
     return record_metadata(records)
 

@@ -151,25 +151,24 @@ def framed_records(data: bytes) -> Iterator[tuple[bytes, memoryview]]:
     """
     view, offset = memoryview(data), 0
     while offset < len(view):
-        header = view[offset:offset + _HEADER_SIZE]
+        length = _record_length(bytes(view[offset:offset + _HEADER_SIZE]), offset)
         start = offset + _HEADER_SIZE
-        if len(header) < _HEADER_SIZE:
-            raise CorruptRecord(offset, f"truncated header: {len(header)} of {_HEADER_SIZE} bytes")
-        (length,) = _LENGTH.unpack_from(header)
-        if _masked_crc(bytes(header[:_LENGTH.size])) != _CRC.unpack_from(header, _LENGTH.size)[0]:
-            raise CorruptRecord(offset, "length CRC mismatch (the length field is damaged)")
         end = start + length + _CRC.size
-        if end > len(view):
-            raise CorruptRecord(offset, f"truncated data: expected {length + _CRC.size} bytes after the "
-                                        f"header, got {len(view) - start}")
         payload = bytes(view[start:start + length])   # google_crc32c takes bytes only
-        if _masked_crc(payload) != _CRC.unpack_from(view, start + length)[0]:
-            raise CorruptRecord(offset, f"data CRC mismatch over {length} bytes")
+        _check_data(payload, bytes(view[start + length:end]), length, offset)
         yield payload, view[offset:end]
         offset = end
 
 
 def _read_record(stream: BinaryIO, header: bytes, offset: int) -> bytes:
+    length = _record_length(header, offset)
+    data = _read_exact(stream, length)
+    _check_data(data, _read_exact(stream, _CRC.size), length, offset)
+    return data
+
+
+def _record_length(header: bytes, offset: int) -> int:
+    """A record's data length from its header, checked."""
     if len(header) < _HEADER_SIZE:
         raise CorruptRecord(offset, f"truncated header: {len(header)} of {_HEADER_SIZE} bytes")
     length_bytes = header[: _LENGTH.size]
@@ -177,14 +176,16 @@ def _read_record(stream: BinaryIO, header: bytes, offset: int) -> bytes:
     (length_crc,) = _CRC.unpack_from(header, _LENGTH.size)
     if _masked_crc(length_bytes) != length_crc:
         raise CorruptRecord(offset, "length CRC mismatch (the length field is damaged)")
-    data = _read_exact(stream, length)
-    footer = _read_exact(stream, _CRC.size)
+    return length
+
+
+def _check_data(data: bytes, footer: bytes, length: int, offset: int) -> None:
+    """A record's data and its footer (the data's CRC), whole and matching."""
     if len(data) + len(footer) < length + _CRC.size:
         raise CorruptRecord(offset, f"truncated data: expected {length + _CRC.size} bytes "
                                     f"after the header, got {len(data) + len(footer)}")
     if _masked_crc(data) != _CRC.unpack(footer)[0]:
         raise CorruptRecord(offset, f"data CRC mismatch over {length} bytes")
-    return data
 
 
 def _read_exact(stream: BinaryIO, size: int) -> bytes:

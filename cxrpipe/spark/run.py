@@ -115,12 +115,13 @@ def run_all(spark, job: PreprocessJob, plan: Plan, options: ShardOptions, before
         entries, _ = write_shards(spark, [p for _, p in pieces if p], shard_ctx,
                                   merge_metadata(m for m, _ in pieces),
                                   (carried.inherited_shards(), dropped) if inherits else None)
+    records = shard_counts(entries)
     if carried is not None:
-        check_carried_records(built.counts, shard_counts(entries), carried)
+        check_carried_records(built.counts, records, carried)
     with phase("manifest"):
         built = dataclasses.replace(
             built, kind="run", files=tuple(sorted(built.files + tuple(entries), key=lambda f: f["path"])),
-            shard_counts=shard_counts(entries), parameters={**built.parameters, "shards": shards_parameters(options)})
+            shard_counts=records, parameters={**built.parameters, "shards": shards_parameters(options)})
     with phase("commit"):
         built = commit.write(built, before_commit)
     peak = max((r.peak_rss_mb for r in results), default=0.0)

@@ -57,7 +57,7 @@ class Update:
 
     def inherited_shards(self) -> dict[tuple[str, str], tuple[str, ...]]:
         """(split, partition) -> the current version's shards of it, by number (paths)."""
-        found: dict[tuple[str, str], dict[int, str]] = {}
+        found: dict[tuple[str, str], dict[int, tuple[str, int]]] = {}   # number -> (path, count)
         for f in self.current.files_under(layout.TFRECORDS):
             name = layout.parse_shard_path(unversioned(f["path"]))
             found.setdefault((f["split"], f["partition"]), {})[name.index] = (f["path"], name.count)
